@@ -1,0 +1,151 @@
+import { Command, Option } from 'commander';
+import {
+  BadgestreamError,
+  ConfigError,
+  MongoTenantDirectory,
+  SCOPES,
+  commonOptions,
+  connectMongo,
+  describeConfig,
+  loadConfig,
+  parseToken,
+  type Scope,
+} from '@badgestream/platform';
+import { ingestOptions, loadIngestConfig, startIngest } from '@badgestream/ingest';
+
+const ENVIRONMENT_HELP = `
+Configuration is read from the environment (defaults in brackets):
+${describeConfig(ingestOptions)}
+`;
+
+/** `badgestream`: the operator's command line. */
+export function buildProgram(): Command {
+  const program = new Command('badgestream')
+    .description('Badgestream: Caliper events in, Open Badges out, and what happens to them after.')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', ENVIRONMENT_HELP);
+
+  const serve = program.command('serve').description('run a Badgestream service in the foreground');
+  serve
+    .command('ingest')
+    .description('the Caliper Sensor API: POST /caliper into Kafka (GET /caliper, /healthz, /readyz, /metrics)')
+    .addOption(new Option('--port <n>', 'port to listen on (overrides INGEST_PORT)').argParser(portNumber))
+    .addOption(new Option('--host <address>', 'address to bind (overrides INGEST_HOST)'))
+    .addHelpText('after', ENVIRONMENT_HELP)
+    .action(async (opts: { port?: number; host?: string }) => {
+      const config = loadIngestConfig({
+        ...process.env,
+        ...(opts.port !== undefined ? { INGEST_PORT: String(opts.port) } : {}),
+        ...(opts.host !== undefined ? { INGEST_HOST: opts.host } : {}),
+      });
+      const running = await startIngest(config);
+      const stop = (signal: string) => {
+        running.logger.info({ signal }, 'signal received');
+        running.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            running.logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+
+  const tenants = program.command('tenants').description('manage tenants (one per issuing organisation)');
+  tenants
+    .command('create <name>')
+    .description('create a tenant; names are 1-63 characters of a-z, 0-9 and -')
+    .action(async (name: string) => {
+      await withDirectory(async (directory) => {
+        const tenant = await directory.createTenant(name);
+        console.log(`created tenant ${tenant.name}`);
+      });
+    });
+  tenants
+    .command('list')
+    .description('list tenants')
+    .action(async () => {
+      await withDirectory(async (directory) => {
+        for (const t of await directory.listTenants()) console.log(`${t.name}\t${t.createdAt.toISOString()}`);
+      });
+    });
+
+  const keys = program.command('keys').description('manage API keys (bearer tokens, stored hashed)');
+  keys
+    .command('create')
+    .description('create an API key and print its token (only the token, shown once: store it now)')
+    .requiredOption('--tenant <name>', 'tenant the key belongs to')
+    .addOption(new Option('--scope <scope>', 'what the key may do: sensor posts any event, consumer posts only Verified/Shared/Endorsed/Accessed/Accepted badge events, reader reads reports, admin manages criteria').choices(SCOPES).makeOptionMandatory())
+    .option('--label <text>', 'a note to recognise the key by in `keys list`')
+    .action(async (opts: { tenant: string; scope: Scope; label?: string }) => {
+      await withDirectory(async (directory) => {
+        const { token } = await directory.createKey(opts.tenant, opts.scope, opts.label);
+        console.log(token);
+      });
+    });
+  keys
+    .command('list')
+    .description('list the keys of a tenant (never their tokens)')
+    .requiredOption('--tenant <name>', 'tenant')
+    .action(async (opts: { tenant: string }) => {
+      await withDirectory(async (directory) => {
+        for (const k of await directory.listKeys(opts.tenant)) {
+          console.log([k.id, k.scope, k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active', k.createdAt.toISOString(), k.label ?? ''].join('\t'));
+        }
+      });
+    });
+  keys
+    .command('revoke <key>')
+    .description('revoke a key, given its id (from `keys list`) or its token; effective within INGEST_AUTH_CACHE_TTL_MS')
+    .action(async (key: string) => {
+      const keyId = parseToken(key)?.keyId ?? key;
+      await withDirectory(async (directory) => {
+        const revoked = await directory.revokeKey(keyId);
+        console.log(`revoked key ${revoked.id} of tenant ${revoked.tenant}`);
+      });
+    });
+
+  program
+    .command('config')
+    .description('print every configuration option, its environment variable and default')
+    .action(() => {
+      console.log(describeConfig(ingestOptions));
+    });
+
+  return program;
+}
+
+async function withDirectory(work: (directory: MongoTenantDirectory) => Promise<void>): Promise<void> {
+  const { mongodbUri } = loadConfig({ mongodbUri: commonOptions.mongodbUri });
+  const mongo = await connectMongo(mongodbUri, { appName: 'badgestream-cli' });
+  try {
+    const directory = new MongoTenantDirectory(mongo.db);
+    await directory.init();
+    await work(directory);
+  } finally {
+    await mongo.close();
+  }
+}
+
+function portNumber(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port must be an integer between 0 and 65535, got ${raw}`);
+  return n;
+}
+
+/** Runs the CLI; errors become a one-line message and a non-zero exit code. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof BadgestreamError) {
+      console.error(`badgestream: ${error.message}`);
+      process.exitCode = error instanceof ConfigError ? 2 : 1;
+      return;
+    }
+    console.error(`badgestream: ${(error as Error).message}`);
+    process.exitCode = 1;
+  }
+}

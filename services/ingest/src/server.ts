@@ -1,0 +1,129 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { ContextChecker, EnvelopeInspector, createSchemaValidator } from '@badgestream/caliper';
+import { loadContexts } from '@badgestream/schemas';
+import { loadProfileContexts } from '@badgestream/profile-open-badges';
+import {
+  KafkaEventLog,
+  MongoTenantDirectory,
+  TOPICS,
+  badgestreamTopics,
+  connectMongo,
+  createKafka,
+  createLogger,
+  createMetricsRegistry,
+  createSchemaRegistry,
+  ensureTopics,
+  registerValueSchemas,
+  type Logger,
+} from '@badgestream/platform';
+import { createIngestApp } from './app.js';
+import { CachedAuthenticator } from './auth.js';
+import type { IngestConfig } from './config.js';
+import { IngestService } from './ingest-service.js';
+import { createIngestMetrics } from './metrics.js';
+
+export interface RunningIngest {
+  url: string;
+  port: number;
+  logger: Logger;
+  /** Stops accepting, finishes in-flight requests, then closes Kafka and MongoDB. */
+  close(): Promise<void>;
+}
+
+const require = createRequire(import.meta.url);
+
+async function loadValueSchema(name: string): Promise<object> {
+  return JSON.parse(await readFile(require.resolve(`@badgestream/schemas/kafka/${name}`), 'utf8')) as object;
+}
+
+/** Wires the ingest service to Kafka, the schema registry and MongoDB, and starts listening. */
+export async function startIngest(config: IngestConfig, logger: Logger = createLogger('ingest', config.logLevel)): Promise<RunningIngest> {
+  const metricsRegistry = createMetricsRegistry('ingest');
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-ingest`, logger });
+  if (config.createTopics) await ensureTopics(kafka, badgestreamTopics(config.topicPartitions, config.topicReplicationFactor));
+
+  const registry = createSchemaRegistry(config.schemaRegistryUrl);
+  const valueSchemaIds = await registerValueSchemas(registry, [
+    { topic: TOPICS.events, schema: await loadValueSchema('caliper-event.value.schema.json') },
+    { topic: TOPICS.entities, schema: await loadValueSchema('caliper-entity.value.schema.json') },
+  ]);
+
+  const mongo = await connectMongo(config.mongodbUri, { appName: 'badgestream-ingest' });
+  const directory = new MongoTenantDirectory(mongo.db);
+  await directory.init();
+
+  const eventLog = new KafkaEventLog({
+    kafka,
+    registry,
+    valueSchemaIds,
+    logger,
+    metrics: metricsRegistry,
+    producers: config.producers,
+    ...(config.instanceId ? { instanceId: config.instanceId } : {}),
+  });
+  await eventLog.connect();
+
+  const inspector = new EnvelopeInspector({
+    validator: createSchemaValidator(),
+    contexts: new ContextChecker({ ...loadContexts(), ...loadProfileContexts() }),
+    limits: { maxDepth: config.maxDepth },
+  });
+
+  let shuttingDown = false;
+  const app = createIngestApp({
+    service: new IngestService(inspector, eventLog),
+    authenticator: new CachedAuthenticator(directory, config.authCacheTtlMs),
+    logger,
+    metrics: createIngestMetrics(metricsRegistry),
+    metricsRegistry,
+    isShuttingDown: () => shuttingDown,
+    maxPayloadKb: config.maxPayloadKb,
+    retryAfterSeconds: config.retryAfterSeconds,
+    checkReady: async () => {
+      await withTimeout(Promise.all([eventLog.checkReady(), mongo.checkReady()]), 3000, 'readiness checks timed out');
+      return { kafka: 'ok', mongodb: 'ok' };
+    },
+  });
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  server.keepAliveTimeout = 65_000;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host}:${port}`;
+  logger.info({ url, brokers: config.kafkaBrokers, registry: config.schemaRegistryUrl }, 'ingest listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      logger.info('shutting down: finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      await closed;
+      clearTimeout(timer);
+      await eventLog.close();
+      await mongo.close();
+      logger.info('ingest stopped');
+    })();
+    return closing;
+  };
+  return { url, port, logger, close };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
