@@ -1,0 +1,594 @@
+#!/usr/bin/env bash
+# Badgestream local stack without Docker: Kafka (KRaft, one node), Apicurio Registry 3 and
+# FerretDB (MongoDB wire protocol, SQLite backend) as local processes on 127.0.0.1.
+#
+#   bash deploy/local/stack.sh up|down|status|env
+#   bash deploy/local/stack.sh start|stop|restart <kafka|registry|ferretdb>
+#   bash deploy/local/stack.sh logs <component>      # tail -f its log
+#   bash deploy/local/stack.sh reset                 # down, then delete .stack/data
+#   bash deploy/local/stack.sh install               # only download/build what is missing
+#
+# Everything it runs lives under .stack/ (logs, pids, data, rendered configs); downloads and
+# builds are cached under ${BADGESTREAM_CACHE_DIR:-~/.cache/badgestream}, keyed by version.
+# Options (environment variables) are documented in deploy/local/README.md.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+STACK_DIR=${BADGESTREAM_STACK_DIR:-$REPO_ROOT/.stack}
+CACHE_DIR=${BADGESTREAM_CACHE_DIR:-$HOME/.cache/badgestream}
+
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+LOG4J_VERSION=${LOG4J_VERSION:-2.26.1}
+APICURIO_VERSION=${APICURIO_VERSION:-3.3.3}
+MAVEN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+FERRETDB_MODULE_DIR=$SCRIPT_DIR/ferretdb
+FERRETDB_VERSION=$(awk '$1 == "github.com/FerretDB/FerretDB" { print $2; exit }' "$FERRETDB_MODULE_DIR/go.mod")
+
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+REGISTRY_PORT=${REGISTRY_PORT:-8081}
+REGISTRY_MANAGEMENT_PORT=${REGISTRY_MANAGEMENT_PORT:-9000}
+MONGODB_PORT=${MONGODB_PORT:-27017}
+MONGODB_DATABASE=${MONGODB_DATABASE:-badgestream}
+
+STACK_TIMEOUT=${STACK_TIMEOUT:-180}
+STOP_TIMEOUT=${STOP_TIMEOUT:-30}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+REGISTRY_HEAP_OPTS=${REGISTRY_HEAP_OPTS:--Xms64m -Xmx512m}
+
+COMPONENTS=(kafka registry ferretdb)
+
+LOG_DIR=$STACK_DIR/logs
+RUN_DIR=$STACK_DIR/run
+DATA_DIR=$STACK_DIR/data
+CONF_DIR=$STACK_DIR/conf
+
+KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
+APICURIO_HOME=$CACHE_DIR/apicurio-registry-$APICURIO_VERSION
+FERRETDB_HOME=$CACHE_DIR/ferretdb-$FERRETDB_VERSION
+
+# ----------------------------------------------------------------------------------------------
+# Output helpers: progress goes to stderr, only the exports go to stdout.
+
+say() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+now() { date +%s; }
+
+print_env() {
+  printf 'export KAFKA_BROKERS=127.0.0.1:%s\n' "$KAFKA_PORT"
+  printf 'export SCHEMA_REGISTRY_URL=http://127.0.0.1:%s/apis/ccompat/v7\n' "$REGISTRY_PORT"
+  printf 'export MONGODB_URI=mongodb://127.0.0.1:%s/%s\n' "$MONGODB_PORT" "$MONGODB_DATABASE"
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' is required but not on PATH ($2)"
+}
+
+canonical_component() {
+  case "${1:-}" in
+    kafka) echo kafka ;;
+    registry | apicurio | schema-registry) echo registry ;;
+    ferretdb | mongodb | mongo) echo ferretdb ;;
+    *) die "unknown component '${1:-}' (expected one of: ${COMPONENTS[*]})" ;;
+  esac
+}
+
+# ----------------------------------------------------------------------------------------------
+# Processes: pid files + a signature in the command line, so that a recycled pid is never ours.
+
+pid_file() { echo "$RUN_DIR/$1.pid"; }
+log_file() { echo "$LOG_DIR/$1.log"; }
+
+signature() {
+  case "$1" in
+    kafka | registry) echo "-Dbadgestream.stack=$1:$STACK_DIR" ;;
+    ferretdb) echo "--state-dir=$DATA_DIR/ferretdb-state" ;;
+  esac
+}
+
+cmdline_of() {
+  local pid=$1
+  if [[ -r /proc/$pid/cmdline ]]; then
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true
+  else
+    ps -p "$pid" -o args= 2>/dev/null || true
+  fi
+}
+
+# Prints the pid of the component if a process we started is alive, else nothing (status 1).
+owned_pid() {
+  local c=$1 file pid
+  file=$(pid_file "$c")
+  [[ -f $file ]] || return 1
+  pid=$(<"$file")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  [[ $(cmdline_of "$pid") == *"$(signature "$c")"* ]] || return 1
+  echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+who_listens() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -ltnpH "sport = :$1" 2>/dev/null | awk '{ print $NF }' | head -1
+  elif command -v lsof >/dev/null 2>&1; then
+    lsof -nP -iTCP:"$1" -sTCP:LISTEN 2>/dev/null | awk 'NR == 2 { print $1 " pid " $2 }'
+  fi
+}
+
+ports_of() {
+  case "$1" in
+    kafka) echo "KAFKA_PORT=$KAFKA_PORT KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" ;;
+    registry) echo "REGISTRY_PORT=$REGISTRY_PORT REGISTRY_MANAGEMENT_PORT=$REGISTRY_MANAGEMENT_PORT" ;;
+    ferretdb) echo "MONGODB_PORT=$MONGODB_PORT" ;;
+  esac
+}
+
+check_ports_free() {
+  local c=$1 entry name port who
+  for entry in $(ports_of "$c"); do
+    name=${entry%%=*}
+    port=${entry#*=}
+    if port_open "$port"; then
+      who=$(who_listens "$port")
+      die "$c: port $port ($name) is already in use${who:+ by $who}; stop that process or set $name to another port"
+    fi
+  done
+}
+
+# Starts "$@" detached (own session, stdin closed, output appended to the log) and records its pid.
+spawn() {
+  local c=$1 log
+  shift
+  log=$(log_file "$c")
+  if command -v setsid >/dev/null 2>&1; then
+    (cd "$STACK_DIR" && exec setsid "$@") </dev/null >>"$log" 2>&1 &
+  else
+    (cd "$STACK_DIR" && exec nohup "$@") </dev/null >>"$log" 2>&1 &
+  fi
+  echo $! >"$(pid_file "$c")"
+}
+
+rotate_log() {
+  local log
+  log=$(log_file "$1")
+  [[ -f $log ]] && mv -f "$log" "$log.1"
+  : >"$log"
+}
+
+# ----------------------------------------------------------------------------------------------
+# Installation (cached under $CACHE_DIR, keyed by version; a stamp file records what was built).
+
+stamp_ok() { [[ -f $1/.badgestream-stamp && $(<"$1/.badgestream-stamp") == "$2" ]]; }
+
+file_hash() { cat "$@" | sha256sum | cut -c1-16; }
+
+# Maven, quiet; its output goes to .stack/logs/install.log and is shown only when it fails.
+run_mvn() {
+  local what=$1 log=$LOG_DIR/install.log
+  shift
+  need mvn "Maven fetches $what from Maven Central"
+  if ! mvn -B -q -Dstyle.color=never "$@" >>"$log" 2>&1; then
+    tail -n 30 "$log" >&2 || true
+    die "Maven could not fetch $what; see $log"
+  fi
+}
+
+install_kafka() {
+  local key
+  key="kafka=$KAFKA_VERSION log4j=$LOG4J_VERSION pom=$(file_hash "$SCRIPT_DIR/kafka/pom.xml")"
+  stamp_ok "$KAFKA_HOME" "$key" && return 0
+  say "kafka: fetching kafka_2.13 $KAFKA_VERSION and its runtime jars from Maven Central"
+  rm -rf "$KAFKA_HOME"
+  mkdir -p "$KAFKA_HOME"
+  cp "$SCRIPT_DIR/kafka/pom.xml" "$KAFKA_HOME/pom.xml"
+  run_mvn "org.apache.kafka:kafka_2.13:$KAFKA_VERSION" -f "$KAFKA_HOME/pom.xml" \
+    -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$LOG4J_VERSION" \
+    "$MAVEN_DEPENDENCY_PLUGIN:copy-dependencies" \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/lib"
+  ls "$KAFKA_HOME"/lib/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka: no kafka_2.13 jar in $KAFKA_HOME/lib"
+  echo "$key" >"$KAFKA_HOME/.badgestream-stamp"
+}
+
+install_registry() {
+  local key="apicurio-registry-app=$APICURIO_VERSION" tmp download
+  stamp_ok "$APICURIO_HOME" "$key" && return 0
+  need tar "to unpack the Apicurio Registry distribution"
+  say "registry: fetching io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all from Maven Central"
+  tmp=$APICURIO_HOME.tmp
+  rm -rf "$APICURIO_HOME" "$tmp"
+  mkdir -p "$tmp/download"
+  # dependency:copy resolves through the local repository (~/.m2 or settings.xml), then copies.
+  run_mvn "io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
+    -f "$SCRIPT_DIR/kafka/pom.xml" "$MAVEN_DEPENDENCY_PLUGIN:copy" \
+    -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
+    -DoutputDirectory="$tmp/download"
+  download=$(ls "$tmp"/download/*.tar.gz)
+  tar -xzf "$download" -C "$tmp"
+  rm -rf "$tmp/download"
+  registry_jar_in "$tmp" >/dev/null || die "registry: no quarkus-run.jar inside the $APICURIO_VERSION distribution"
+  echo "$key" >"$tmp/.badgestream-stamp"
+  mv "$tmp" "$APICURIO_HOME"
+}
+
+# The 3.3.3 tarball unpacks flat (quarkus-run.jar at the top); older ones may use quarkus-app/.
+registry_jar_in() {
+  local dir=$1 jar
+  for jar in "$dir/quarkus-run.jar" "$dir/quarkus-app/quarkus-run.jar"; do
+    [[ -f $jar ]] && { echo "$jar"; return 0; }
+  done
+  jar=$(find "$dir" -maxdepth 3 -name quarkus-run.jar -print -quit 2>/dev/null)
+  [[ -n $jar ]] && { echo "$jar"; return 0; }
+  return 1
+}
+
+# FerretDB is built from the Go module committed in deploy/local/ferretdb (tool directive +
+# go.sum, so every dependency is pinned and checked). Building cmd/ferretdb straight from the
+# module cache panics at start ("Invalid build/version/version.txt"): that file is generated by
+# FerretDB's release tooling and absent from the module zip. So the build copies the FerretDB
+# module source next to a copy of go.mod, adds build/version/version.txt, and points a replace
+# directive at the copy. Everything else comes from the Go module proxy, checked against go.sum.
+install_ferretdb() {
+  local key build src
+  [[ -n $FERRETDB_VERSION ]] || die "ferretdb: no github.com/FerretDB/FerretDB requirement in $FERRETDB_MODULE_DIR/go.mod"
+  key="ferretdb=$FERRETDB_VERSION module=$(file_hash "$FERRETDB_MODULE_DIR/go.mod" "$FERRETDB_MODULE_DIR/go.sum")"
+  stamp_ok "$FERRETDB_HOME" "$key" && [[ -x $FERRETDB_HOME/bin/ferretdb ]] && return 0
+  need go "FerretDB is built with Go (>= 1.24 for the tool directive) through the Go module proxy"
+  say "ferretdb: building FerretDB $FERRETDB_VERSION with $(go version | awk '{ print $3 }') (first build takes a few minutes on 2 cores)"
+  rm -rf "$FERRETDB_HOME"
+  build=$FERRETDB_HOME/build
+  mkdir -p "$build"
+  cp "$FERRETDB_MODULE_DIR/go.mod" "$FERRETDB_MODULE_DIR/go.sum" "$build/"
+  (
+    cd "$build"
+    export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
+    go mod download github.com/FerretDB/FerretDB
+    src=$(go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)
+    [[ -d $src ]] || die "ferretdb: go mod download did not produce the FerretDB module source"
+    cp -R "$src" ferretdb-src
+    chmod -R u+w ferretdb-src
+    echo "$FERRETDB_VERSION" >ferretdb-src/build/version/version.txt
+    echo "badgestream-local" >ferretdb-src/build/version/package.txt
+    go mod edit -replace github.com/FerretDB/FerretDB=./ferretdb-src
+    GOBIN=$FERRETDB_HOME/bin go install -buildvcs=false -trimpath -ldflags='-s -w' \
+      github.com/FerretDB/FerretDB/cmd/ferretdb
+  )
+  "$FERRETDB_HOME/bin/ferretdb" --version >/dev/null || die "ferretdb: the built binary does not run"
+  rm -rf "$build"
+  echo "$key" >"$FERRETDB_HOME/.badgestream-stamp"
+}
+
+install_component() { "install_$1"; }
+
+# ----------------------------------------------------------------------------------------------
+# Java: Kafka runs on the default java (17+). Apicurio Registry 3.3.x is compiled for Java 21
+# (class file 65) and fails on 17 with UnsupportedClassVersionError, so the registry gets the
+# first Java >= REGISTRY_MIN_JAVA among REGISTRY_JAVA_HOME, JAVA_HOME, PATH and the usual JDK dirs.
+
+java_major() {
+  local v
+  v=$("$1" -version 2>&1 | awk -F'"' '/version "/ { print $2; exit }') || return 1
+  v=${v#1.} # 1.8.0 -> 8.0
+  echo "${v%%[.+-]*}"
+}
+
+registry_min_java() {
+  case "$APICURIO_VERSION" in
+    2.* | 3.0.*) echo 17 ;;
+    *) echo 21 ;;
+  esac
+}
+
+find_java_at_least() {
+  local min=$1 candidate major
+  local candidates=()
+  [[ -n ${REGISTRY_JAVA_HOME:-} ]] && candidates+=("$REGISTRY_JAVA_HOME/bin/java")
+  [[ -n ${JAVA_HOME:-} ]] && candidates+=("$JAVA_HOME/bin/java")
+  command -v java >/dev/null 2>&1 && candidates+=("$(command -v java)")
+  # Newest first: sort the JDK folders by the version number in their names.
+  while IFS= read -r candidate; do candidates+=("$candidate"); done < <(
+    ls -d /usr/lib/jvm/*/bin/java /Library/Java/JavaVirtualMachines/*/Contents/Home/bin/java 2>/dev/null |
+      sort -t- -k2,2nr -V -r
+  )
+  for candidate in "${candidates[@]}"; do
+    [[ -x $candidate ]] || continue
+    major=$(java_major "$candidate") || continue
+    [[ $major =~ ^[0-9]+$ ]] && ((major >= min)) && { echo "$candidate"; return 0; }
+  done
+  return 1
+}
+
+registry_java() {
+  local min
+  min=$(registry_min_java)
+  find_java_at_least "$min" ||
+    die "registry: Apicurio Registry $APICURIO_VERSION needs Java >= $min and none was found (looked at REGISTRY_JAVA_HOME, JAVA_HOME, PATH, /usr/lib/jvm). Install a JDK $min+ and set REGISTRY_JAVA_HOME, or try APICURIO_VERSION=3.0.9 (built for Java 17)"
+}
+
+# ----------------------------------------------------------------------------------------------
+# Starting and readiness.
+
+start_kafka() {
+  local conf_dir=$CONF_DIR/kafka data=$DATA_DIR/kafka cluster_id
+  need java "Kafka runs on Java 17+"
+  mkdir -p "$conf_dir" "$data"
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+    -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@KAFKA_DATA_DIR@|$data|g" \
+    "$SCRIPT_DIR/kafka/server.properties.template" >"$conf_dir/server.properties"
+  cp "$SCRIPT_DIR/kafka/log4j2.properties" "$conf_dir/log4j2.properties"
+  if [[ ! -f $data/meta.properties ]]; then
+    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
+    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    say "kafka: formatting storage in $data (cluster id $cluster_id)"
+    java -Xmx256m -Dlog4j2.configurationFile="file:$conf_dir/log4j2.properties" \
+      -cp "$KAFKA_HOME/lib/*" kafka.tools.StorageTool format \
+      -t "$cluster_id" -c "$conf_dir/server.properties" --ignore-formatted \
+      >"$LOG_DIR/kafka-format.log" 2>&1 ||
+      die "kafka: formatting storage failed, see $LOG_DIR/kafka-format.log"
+  fi
+  rotate_log kafka
+  # shellcheck disable=SC2086 # heap options are a list on purpose
+  spawn kafka java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    "$(signature kafka)" \
+    -Dlog4j2.configurationFile="file:$conf_dir/log4j2.properties" \
+    -Dkafka.logs.dir="$LOG_DIR" \
+    -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$conf_dir/server.properties"
+}
+
+kafka_ready() {
+  port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$(log_file kafka)"
+}
+
+start_registry() {
+  local jar java data=$DATA_DIR/registry
+  java=$(registry_java)
+  jar=$(registry_jar_in "$APICURIO_HOME") || die "registry: quarkus-run.jar not found under $APICURIO_HOME"
+  mkdir -p "$data" "$STACK_DIR/tmp"
+  rotate_log registry
+  # H2 on a file under .stack/data/registry, so schema ids survive a restart like Kafka's data
+  # does (the default is an in-memory H2 database, which would orphan the ids in old records).
+  # shellcheck disable=SC2086
+  spawn registry "$java" $REGISTRY_HEAP_OPTS -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    "$(signature registry)" \
+    -Djava.io.tmpdir="$STACK_DIR/tmp" \
+    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT" \
+    -Dquarkus.http.access-log.enabled=false \
+    -Dapicurio.datasource.url="jdbc:h2:file:$data/registry" \
+    -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
+    -Dapicurio.datasource.jdbc.max-size=20 \
+    -Dapicurio.storage.snapshot.location="$STACK_DIR/tmp" -Dapicurio.import.work-dir="$STACK_DIR/tmp" \
+    -jar "$jar"
+}
+
+registry_ready() {
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$REGISTRY_MANAGEMENT_PORT/health/ready" 2>/dev/null &&
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null
+}
+
+start_ferretdb() {
+  mkdir -p "$DATA_DIR/ferretdb" "$DATA_DIR/ferretdb-state"
+  rotate_log ferretdb
+  spawn ferretdb "$FERRETDB_HOME/bin/ferretdb" \
+    --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/" \
+    --listen-addr="127.0.0.1:$MONGODB_PORT" \
+    "$(signature ferretdb)" \
+    --telemetry=disable --debug-addr=- --log-level=warn
+}
+
+ferretdb_ready() { port_open "$MONGODB_PORT"; }
+
+# Waits until the component answers; fails with the log's tail if it dies or times out.
+wait_ready() {
+  local c=$1 started=$2 deadline log
+  deadline=$((started + STACK_TIMEOUT))
+  log=$(log_file "$c")
+  until "${c}_ready"; do
+    if ! owned_pid "$c" >/dev/null; then
+      sleep 0.5
+      owned_pid "$c" >/dev/null || {
+        tail -n 30 "$log" >&2 || true
+        die "$c exited during start-up; see $log"
+      }
+    fi
+    if (($(now) >= deadline)); then
+      tail -n 30 "$log" >&2 || true
+      die "$c not ready after ${STACK_TIMEOUT}s (STACK_TIMEOUT); see $log"
+    fi
+    sleep 0.5
+  done
+}
+
+prepare_dirs() { mkdir -p "$LOG_DIR" "$RUN_DIR" "$DATA_DIR" "$CONF_DIR"; }
+
+# Returns 0 if the component must be started (not already running); clears stale pid files.
+needs_start() {
+  local c=$1 pid
+  if pid=$(owned_pid "$c"); then
+    say "$c: already running (pid $pid), left alone"
+    return 1
+  fi
+  rm -f "$(pid_file "$c")"
+  return 0
+}
+
+# ----------------------------------------------------------------------------------------------
+# Commands.
+
+cmd_up() {
+  local t0 c build_pid="" to_start=()
+  t0=$(now)
+  prepare_dirs
+  for c in "${COMPONENTS[@]}"; do
+    if needs_start "$c"; then
+      check_ports_free "$c"
+      to_start+=("$c")
+    fi
+  done
+  if ((${#to_start[@]} == 0)); then
+    say "all components already running"
+    print_env
+    return 0
+  fi
+  local -A started_at=()
+  # The FerretDB build is the slowest install: run it alongside the JVM downloads and start-ups.
+  if [[ " ${to_start[*]} " == *" ferretdb "* ]]; then
+    install_ferretdb >"$LOG_DIR/ferretdb-build.log" 2>&1 &
+    build_pid=$!
+  fi
+  for c in kafka registry; do
+    [[ " ${to_start[*]} " == *" $c "* ]] || continue
+    install_component "$c"
+    say "$c: starting"
+    started_at[$c]=$(now)
+    "start_$c"
+  done
+  if [[ -n $build_pid ]]; then
+    if ! wait "$build_pid"; then
+      tail -n 20 "$LOG_DIR/ferretdb-build.log" >&2 || true
+      die "ferretdb: build failed, see $LOG_DIR/ferretdb-build.log"
+    fi
+    say "ferretdb: starting"
+    started_at[ferretdb]=$(now)
+    start_ferretdb
+  fi
+  for c in "${to_start[@]}"; do
+    wait_ready "$c" "${started_at[$c]}"
+    say "$c: ready ($(($(now) - ${started_at[$c]}))s after start)"
+  done
+  say "stack up in $(($(now) - t0))s; logs in $LOG_DIR. Use this environment:"
+  print_env
+}
+
+cmd_start() {
+  local c t0
+  c=$(canonical_component "${1:-}")
+  prepare_dirs
+  needs_start "$c" || return 0
+  check_ports_free "$c"
+  install_component "$c"
+  t0=$(now)
+  say "$c: starting"
+  "start_$c"
+  wait_ready "$c" "$t0"
+  say "$c: ready ($(($(now) - t0))s)"
+}
+
+stop_component() {
+  local c=$1 pid file deadline
+  file=$(pid_file "$c")
+  if ! pid=$(owned_pid "$c"); then
+    if [[ -f $file ]]; then
+      say "$c: not running (stale pid file $(<"$file") removed; that pid is not ours)"
+      rm -f "$file"
+    else
+      say "$c: not running"
+    fi
+    return 0
+  fi
+  say "$c: stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$(($(now) + STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null && [[ $(cmdline_of "$pid") == *"$(signature "$c")"* ]]; do
+    if (($(now) >= deadline)); then
+      say "$c: still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$file"
+  say "$c: stopped"
+}
+
+cmd_stop() {
+  stop_component "$(canonical_component "${1:-}")"
+}
+
+cmd_down() {
+  local c
+  for c in ferretdb registry kafka; do stop_component "$c"; done
+}
+
+rss_of() {
+  local pid=$1 kb
+  kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || ps -o rss= -p "$pid" 2>/dev/null || true)
+  [[ -n $kb ]] && echo "$((kb / 1024)) MiB" || echo "?"
+}
+
+cmd_status() {
+  local c pid ready address
+  for c in "${COMPONENTS[@]}"; do
+    case "$c" in
+      kafka) address="127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT), Kafka $KAFKA_VERSION" ;;
+      registry) address="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7 (health :$REGISTRY_MANAGEMENT_PORT), Apicurio $APICURIO_VERSION" ;;
+      ferretdb) address="mongodb://127.0.0.1:$MONGODB_PORT, FerretDB $FERRETDB_VERSION" ;;
+    esac
+    if pid=$(owned_pid "$c"); then
+      if "${c}_ready"; then ready=ready; else ready="NOT READY"; fi
+      printf '%-9s running  pid %-7s %-9s rss %-9s %s\n' "$c" "$pid" "$ready" "$(rss_of "$pid")" "$address"
+    else
+      printf '%-9s stopped  %s\n' "$c" "$address"
+    fi
+  done
+  printf 'state: %s   cache: %s\n' "$STACK_DIR" "$CACHE_DIR"
+}
+
+cmd_logs() {
+  local c
+  c=$(canonical_component "${1:-}")
+  exec tail -n 100 -F "$(log_file "$c")"
+}
+
+cmd_reset() {
+  cmd_down
+  say "deleting $DATA_DIR"
+  rm -rf "$DATA_DIR"
+}
+
+cmd_install() {
+  local c
+  for c in "${COMPONENTS[@]}"; do install_component "$c"; done
+}
+
+usage() {
+  cat >&2 <<EOF
+usage: bash deploy/local/stack.sh <command>
+  up                      install what is missing, start kafka, registry, ferretdb; print the env
+  down                    stop what up started (SIGTERM, then SIGKILL after \$STOP_TIMEOUT s)
+  status                  show each component (pid, readiness, RSS, address)
+  env                     print the exports: eval "\$(bash deploy/local/stack.sh env)"
+  start|stop|restart <c>  one component: kafka, registry (apicurio), ferretdb (mongodb)
+  logs <c>                follow a component's log
+  install                 only download/build what is missing
+  reset                   down, then delete $DATA_DIR
+See deploy/local/README.md for the options.
+EOF
+}
+
+main() {
+  local cmd=${1:-}
+  shift || true
+  case "$cmd" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) print_env ;;
+    start) cmd_start "$@" ;;
+    stop) cmd_stop "$@" ;;
+    restart) cmd_stop "$@" && cmd_start "$@" ;;
+    logs) cmd_logs "$@" ;;
+    install) prepare_dirs && cmd_install ;;
+    reset) cmd_reset ;;
+    -h | --help | help) usage ;;
+    *) usage; exit 2 ;;
+  esac
+}
+
+main "$@"
