@@ -34,8 +34,9 @@ describe('the Caliper specification fixtures through POST /caliper', () => {
   });
 
   it.each(fixtureFiles('v1p2-invalid'))('rejects %s with a 4xx naming the offending field', async (file) => {
-    const field = offendingField(file);
-    const r = await h.post(envelopeOf([readFixture(`v1p2-invalid/${file}`)]));
+    const fixture = readFixture(`v1p2-invalid/${file}`);
+    const field = offendingField(file, fixture);
+    const r = await h.post(envelopeOf([fixture]));
     expect(r.status).toBeGreaterThanOrEqual(400);
     expect(r.status).toBeLessThan(500);
     const errors = (r.body as { errors: { pointer: string; reason: string }[] }).errors;

@@ -1,16 +1,25 @@
 /**
  * The field an invalid Caliper fixture gets wrong, read from its file name
  * (`caliperEvent-NoActor.json` → actor, `…-MalformedDurationNotADuration.json` → duration).
+ * A few file names spell the property differently from the specification.
  */
-export function offendingField(fileName: string): string {
-  const reason = fileName.replace(/\.json$/, '').replace(/^[^-]*-/, '');
-  if (reason === 'UnknownContext') return '@context';
-  if (reason === 'UnknownEventType') return 'type';
-  if (reason === 'WrongAction') return 'action';
-  if (reason === 'BadJson') return '';
-  const match = /^(?:No|Null|Malformed|Malfromed)([A-Z][a-zA-Z]*?)(?:NotA|NotAn|Wrong|Invalid|Contains|Contain|Unknown|NoValue|NotValid|NotPresent|ListElement|$)/.exec(reason);
-  if (!match) throw new Error(`cannot tell the offending field of ${fileName}`);
-  const field = match[1]!.charAt(0).toLowerCase() + match[1]!.slice(1);
-  // The fixture names misspell one property.
-  return field === 'isTimeDependant' ? 'isTimeDependent' : field;
+const FIELD_ALIASES: Record<string, string> = {
+  CreationDate: 'dateCreated',
+  IsTimeDependant: 'isTimeDependent',
+  Generatable: 'generated',
+  Context: '@context',
+  EventType: 'type',
+  Action: 'action',
+};
+
+export function offendingField(fileName: string, fixture: Record<string, unknown>): string {
+  const problem = (/-(\w+)\.json$/.exec(fileName)?.[1] ?? '').replace(/^(Malformed|Malfromed|No|Null|Unknown|Wrong)/, '');
+  const alias = Object.entries(FIELD_ALIASES).find(([prefix]) => problem.startsWith(prefix));
+  if (alias) return alias[1];
+  const present = Object.keys(fixture)
+    .filter((key) => problem.toLowerCase().startsWith(key.toLowerCase()))
+    .sort((a, b) => b.length - a.length);
+  if (present[0]) return present[0];
+  const missing = problem.replace(/(Not|Wrong|Contain|Invalid|Entity|Element|Mismatched).*$/, '');
+  return missing.charAt(0).toLowerCase() + missing.slice(1);
 }

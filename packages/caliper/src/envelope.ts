@@ -69,7 +69,8 @@ export class EnvelopeInspector {
     const problems: EnvelopeProblem[] = [];
     const events: AcceptedEvent[] = [];
     const entities: AcceptedEntity[] = [];
-    const firstIndexOfId = new Map<string, number>();
+    // Events must have distinct ids; entity describes may repeat one (the later describe wins).
+    const firstIndexOfEventId = new Map<string, number>();
 
     for (let index = 0; index < data.length; index++) {
       const item = data[index] as Record<string, unknown>;
@@ -81,13 +82,13 @@ export class EnvelopeInspector {
       if (issues.length > 0) continue;
 
       const id = item.id as string;
-      const first = firstIndexOfId.get(id);
-      if (first !== undefined) {
-        problems.push({ index, pointer: joinPointer(base, 'id'), reason: `duplicates the id of /data/${first}; each item of an envelope needs its own id` });
-        continue;
-      }
-      firstIndexOfId.set(id, index);
       if (isEvent) {
+        const first = firstIndexOfEventId.get(id);
+        if (first !== undefined) {
+          problems.push({ index, pointer: joinPointer(base, 'id'), reason: `duplicates the event id of /data/${first}; each event of an envelope needs its own id` });
+          continue;
+        }
+        firstIndexOfEventId.set(id, index);
         events.push({ index, id, type: item.type as string, action: item.action as string, learner: resolveLearner(item), event: item });
       } else {
         entities.push({ index, id, type: item.type as string, entity: item });

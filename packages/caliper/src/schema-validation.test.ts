@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadExamples } from '@badgestream/profile-open-badges';
 import { createSchemaValidator, isEventType, type SchemaIssue } from './schema-validation.js';
+import { offendingField } from '../../../test/support/fixtures.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const FIXTURES = resolve(REPO_ROOT, '../shared/fixtures/caliper');
@@ -49,27 +50,6 @@ describe('the Caliper 1.2 specification fixtures', () => {
     const issues = name.startsWith('caliperEnvelope') ? validateEnvelope(fixture, 'v1p2') : validateDescribe(fixture, 'v1p2');
     expect(issues).toEqual([]);
   });
-
-  // The file names say what is wrong, e.g. "-NoActor" or "-MalformedDurationNotADuration".
-  const FIELD_ALIASES: Record<string, string> = {
-    CreationDate: 'dateCreated',
-    IsTimeDependant: 'isTimeDependent',
-    Generatable: 'generated',
-    Context: '@context',
-    EventType: 'type',
-    Action: 'action',
-  };
-  function offendingField(name: string, fixture: Record<string, unknown>): string {
-    const problem = (/-(\w+)\.json$/.exec(name)?.[1] ?? '').replace(/^(Malformed|Malfromed|No|Null|Unknown|Wrong)/, '');
-    const alias = Object.entries(FIELD_ALIASES).find(([prefix]) => problem.startsWith(prefix));
-    if (alias) return alias[1];
-    const present = Object.keys(fixture)
-      .filter((key) => problem.toLowerCase().startsWith(key.toLowerCase()))
-      .sort((a, b) => b.length - a.length);
-    if (present[0]) return present[0];
-    const missing = problem.replace(/(Not|Wrong|Contain|Invalid|Entity|Element|Mismatched).*$/, '');
-    return missing.charAt(0).toLowerCase() + missing.slice(1);
-  }
 
   it.each(invalidFixtures)('rejects %s, naming the offending field', (name, fixture) => {
     const issues = name.startsWith('caliperEvent') ? validator.event(fixture, 'v1p2') : validator.entity(fixture, 'v1p2');

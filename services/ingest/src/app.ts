@@ -174,6 +174,8 @@ function observe(deps: IngestAppDeps) {
     const started = process.hrtime.bigint();
     req.requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'].slice(0, 128) : randomUUID();
     res.setHeader('X-Request-Id', req.requestId);
+    // While draining, close each connection after its response so shutdown need not wait for keep-alive timeouts.
+    if (deps.isShuttingDown()) res.setHeader('Connection', 'close');
     res.on('finish', () => {
       const route = ['/caliper', '/healthz', '/readyz', '/metrics'].includes(req.path) ? req.path : 'other';
       deps.metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });

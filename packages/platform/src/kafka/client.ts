@@ -11,6 +11,13 @@ export interface KafkaClientOptions {
 }
 
 /** A kafkajs client whose own logs go through our pino logger. */
+/**
+ * kafkajs warnings that do not apply to how Badgestream uses it: producers set their
+ * partitioner explicitly, and transactional producers abort a failed transaction, so
+ * bounded retries cannot break exactly-once delivery.
+ */
+const IRRELEVANT_WARNINGS = [/switched default partitioner/, /Limiting retries for the idempotent producer/];
+
 export function createKafka(options: KafkaClientOptions): Kafka {
   const log = options.logger.child({ component: 'kafkajs' });
   return new Kafka({
@@ -24,7 +31,9 @@ export function createKafka(options: KafkaClientOptions): Kafka {
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
         if (level === logLevel.ERROR || level === logLevel.NOTHING) log.error(rest, message);
-        else if (level === logLevel.WARN) log.warn(rest, message);
+        else if (level === logLevel.WARN) {
+          if (!IRRELEVANT_WARNINGS.some((w) => w.test(String(message)))) log.warn(rest, message);
+        }
         else log.debug(rest, message);
       },
   });

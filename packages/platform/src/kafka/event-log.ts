@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Kafka, Message, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { BadgestreamError, UnavailableError } from '../errors.js';
@@ -180,6 +180,8 @@ class ProducerSlot {
     if (!this.current) {
       const producer = this.kafka.producer({
         transactionalId: this.transactionalId,
+        // Java-compatible murmur2: the same key lands on the same partition as with any other client.
+        createPartitioner: Partitioners.DefaultPartitioner,
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: this.transactionTimeoutMs,
