@@ -20,6 +20,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // Without a stack in the environment and with a Docker engine, starts one with testcontainers, once.
+          globalSetup: ['test/support/stack.ts'],
           // One stack, shared: integration files run one at a time.
           fileParallelism: false,
           testTimeout: 120_000,
