@@ -92,7 +92,9 @@ async function main(): Promise<void> {
   await mongo.close();
 
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/badgestream.js'), 'serve', 'ingest', '--port', String(port)], {
+  // BENCH_INGEST_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the ingest process.
+  const nodeArgs = (process.env.BENCH_INGEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO_ROOT, 'bin/badgestream.js'), 'serve', 'ingest', '--port', String(port)], {
     env: { ...env, LOG_LEVEL: 'warn', INGEST_INSTANCE_ID: uniqueName('bench'), INGEST_MAX_PAYLOAD_KB: '4096' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -18,6 +18,12 @@ export interface KafkaClientOptions {
  */
 const IRRELEVANT_WARNINGS = [/switched default partitioner/, /Limiting retries for the idempotent producer/];
 
+/**
+ * Errors kafkajs logs before retrying by itself: a transaction that begins while the
+ * coordinator still writes the previous one's commit markers is told to wait and retry.
+ */
+const RETRIED_ERRORS = [/another concurrent operation on the same transaction/];
+
 export function createKafka(options: KafkaClientOptions): Kafka {
   const log = options.logger.child({ component: 'kafkajs' });
   return new Kafka({
@@ -30,7 +36,10 @@ export function createKafka(options: KafkaClientOptions): Kafka {
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        if (level === logLevel.ERROR || level === logLevel.NOTHING) log.error(rest, message);
+        if (level === logLevel.ERROR || level === logLevel.NOTHING) {
+          if (RETRIED_ERRORS.some((e) => e.test(String(message)) || e.test(String(rest.error)))) log.debug(rest, message);
+          else log.error(rest, message);
+        }
         else if (level === logLevel.WARN) {
           if (!IRRELEVANT_WARNINGS.some((w) => w.test(String(message)))) log.warn(rest, message);
         }
