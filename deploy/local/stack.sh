@@ -20,7 +20,12 @@ CACHE_DIR=${BADGESTREAM_CACHE_DIR:-$HOME/.cache/badgestream}
 
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 LOG4J_VERSION=${LOG4J_VERSION:-2.26.1}
+# The registry's version is chosen by select_registry (below) from the Javas found: APICURIO_VERSION
+# (3.3.3, Java 21+) when one is, else APICURIO_FALLBACK_VERSION (3.0.9, Java 17+). Setting
+# APICURIO_VERSION explicitly pins it (no fallback).
+APICURIO_VERSION_PINNED=${APICURIO_VERSION:+yes}
 APICURIO_VERSION=${APICURIO_VERSION:-3.3.3}
+APICURIO_FALLBACK_VERSION=${APICURIO_FALLBACK_VERSION:-3.0.9}
 MAVEN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 FERRETDB_MODULE_DIR=$SCRIPT_DIR/ferretdb
 FERRETDB_VERSION=$(awk '$1 == "github.com/FerretDB/FerretDB" { print $2; exit }' "$FERRETDB_MODULE_DIR/go.mod")
@@ -45,7 +50,7 @@ DATA_DIR=$STACK_DIR/data
 CONF_DIR=$STACK_DIR/conf
 
 KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
-APICURIO_HOME=$CACHE_DIR/apicurio-registry-$APICURIO_VERSION
+APICURIO_HOME= # set by select_registry, with REGISTRY_JAVA and REGISTRY_JAVA_MAJOR
 FERRETDB_HOME=$CACHE_DIR/ferretdb-$FERRETDB_VERSION
 
 # ----------------------------------------------------------------------------------------------
@@ -121,13 +126,21 @@ who_listens() {
 ports_of() {
   case "$1" in
     kafka) echo "KAFKA_PORT=$KAFKA_PORT KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" ;;
-    registry) echo "REGISTRY_PORT=$REGISTRY_PORT REGISTRY_MANAGEMENT_PORT=$REGISTRY_MANAGEMENT_PORT" ;;
+    registry)
+      select_registry
+      if registry_has_management_port; then
+        echo "REGISTRY_PORT=$REGISTRY_PORT REGISTRY_MANAGEMENT_PORT=$REGISTRY_MANAGEMENT_PORT"
+      else
+        echo "REGISTRY_PORT=$REGISTRY_PORT"
+      fi
+      ;;
     ferretdb) echo "MONGODB_PORT=$MONGODB_PORT" ;;
   esac
 }
 
 check_ports_free() {
   local c=$1 entry name port who
+  [[ $c == registry ]] && select_registry # here, not in the $(ports_of) subshell: it may die
   for entry in $(ports_of "$c"); do
     name=${entry%%=*}
     port=${entry#*=}
@@ -193,7 +206,9 @@ install_kafka() {
 }
 
 install_registry() {
-  local key="apicurio-registry-app=$APICURIO_VERSION" tmp download
+  local key tmp download
+  select_registry
+  key="apicurio-registry-app=$APICURIO_VERSION"
   stamp_ok "$APICURIO_HOME" "$key" && return 0
   need tar "to unpack the Apicurio Registry distribution"
   say "registry: fetching io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all from Maven Central"
@@ -201,25 +216,27 @@ install_registry() {
   rm -rf "$APICURIO_HOME" "$tmp"
   mkdir -p "$tmp/download"
   # dependency:copy resolves through the local repository (~/.m2 or settings.xml), then copies.
+  # registry/pom.xml adds a stand-in for 3.0.9's parent POM, which Central does not serve here.
   run_mvn "io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
-    -f "$SCRIPT_DIR/kafka/pom.xml" "$MAVEN_DEPENDENCY_PLUGIN:copy" \
+    -f "$SCRIPT_DIR/registry/pom.xml" "$MAVEN_DEPENDENCY_PLUGIN:copy" \
     -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
     -DoutputDirectory="$tmp/download"
   download=$(ls "$tmp"/download/*.tar.gz)
   tar -xzf "$download" -C "$tmp"
   rm -rf "$tmp/download"
-  registry_jar_in "$tmp" >/dev/null || die "registry: no quarkus-run.jar inside the $APICURIO_VERSION distribution"
+  registry_jar_in "$tmp" >/dev/null || die "registry: neither quarkus-run.jar nor *-runner.jar inside the $APICURIO_VERSION distribution"
   echo "$key" >"$tmp/.badgestream-stamp"
   mv "$tmp" "$APICURIO_HOME"
 }
 
-# The 3.3.3 tarball unpacks flat (quarkus-run.jar at the top); older ones may use quarkus-app/.
+# The 3.3.3 tarball unpacks flat as a Quarkus fast-jar (quarkus-run.jar at the top); 3.0.9 is a
+# legacy-jar (apicurio-registry-app-3.0.9-runner.jar + lib/ at the top); others may use quarkus-app/.
 registry_jar_in() {
   local dir=$1 jar
-  for jar in "$dir/quarkus-run.jar" "$dir/quarkus-app/quarkus-run.jar"; do
+  for jar in "$dir/quarkus-run.jar" "$dir/quarkus-app/quarkus-run.jar" "$dir"/*-runner.jar; do
     [[ -f $jar ]] && { echo "$jar"; return 0; }
   done
-  jar=$(find "$dir" -maxdepth 3 -name quarkus-run.jar -print -quit 2>/dev/null)
+  jar=$(find "$dir" -maxdepth 3 \( -name quarkus-run.jar -o -name '*-runner.jar' \) -print -quit 2>/dev/null)
   [[ -n $jar ]] && { echo "$jar"; return 0; }
   return 1
 }
@@ -264,8 +281,13 @@ install_component() { "install_$1"; }
 
 # ----------------------------------------------------------------------------------------------
 # Java: Kafka runs on the default java (17+). Apicurio Registry 3.3.x is compiled for Java 21
-# (class file 65) and fails on 17 with UnsupportedClassVersionError, so the registry gets the
-# first Java >= REGISTRY_MIN_JAVA among REGISTRY_JAVA_HOME, JAVA_HOME, PATH and the usual JDK dirs.
+# (class file 65) and fails on 17 with UnsupportedClassVersionError; 3.0.x is compiled for 17
+# (class file 61). select_registry picks the registry's version and Java once per invocation:
+#   - REGISTRY_JAVA_HOME set: that Java and nothing else (set it to a JDK 17 to force the fallback);
+#   - else the first suitable among JAVA_HOME, PATH, /usr/lib/jvm/* (newest first);
+#   - APICURIO_VERSION pinned: a Java >= its minimum, or die;
+#   - else APICURIO_VERSION (3.3.3) on a Java >= 21 if there is one, otherwise
+#     APICURIO_FALLBACK_VERSION (3.0.9) on a Java >= 17, saying which and why.
 
 java_major() {
   local v
@@ -274,37 +296,74 @@ java_major() {
   echo "${v%%[.+-]*}"
 }
 
-registry_min_java() {
-  case "$APICURIO_VERSION" in
+min_java_for() {
+  case "$1" in
     2.* | 3.0.*) echo 17 ;;
     *) echo 21 ;;
   esac
 }
 
+# 3.3.x is built with the Quarkus management interface (health on its own port); 3.0.x is not
+# (health on the HTTP port).
+registry_has_management_port() {
+  case "$APICURIO_VERSION" in
+    2.* | 3.0.*) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+java_candidates() {
+  if [[ -n ${REGISTRY_JAVA_HOME:-} ]]; then
+    echo "$REGISTRY_JAVA_HOME/bin/java"
+    return 0
+  fi
+  [[ -n ${JAVA_HOME:-} ]] && echo "$JAVA_HOME/bin/java"
+  command -v java 2>/dev/null || true
+  # Newest first: sort the JDK folders by the version number in their names.
+  ls -d /usr/lib/jvm/*/bin/java /Library/Java/JavaVirtualMachines/*/Contents/Home/bin/java 2>/dev/null |
+    sort -t- -k2,2nr -V -r
+}
+
+# Prints "<major> <java>" for the first candidate with major >= $1, else fails.
 find_java_at_least() {
   local min=$1 candidate major
-  local candidates=()
-  [[ -n ${REGISTRY_JAVA_HOME:-} ]] && candidates+=("$REGISTRY_JAVA_HOME/bin/java")
-  [[ -n ${JAVA_HOME:-} ]] && candidates+=("$JAVA_HOME/bin/java")
-  command -v java >/dev/null 2>&1 && candidates+=("$(command -v java)")
-  # Newest first: sort the JDK folders by the version number in their names.
-  while IFS= read -r candidate; do candidates+=("$candidate"); done < <(
-    ls -d /usr/lib/jvm/*/bin/java /Library/Java/JavaVirtualMachines/*/Contents/Home/bin/java 2>/dev/null |
-      sort -t- -k2,2nr -V -r
-  )
-  for candidate in "${candidates[@]}"; do
+  while IFS= read -r candidate; do
     [[ -x $candidate ]] || continue
     major=$(java_major "$candidate") || continue
-    [[ $major =~ ^[0-9]+$ ]] && ((major >= min)) && { echo "$candidate"; return 0; }
-  done
+    [[ $major =~ ^[0-9]+$ ]] && ((major >= min)) && { echo "$major $candidate"; return 0; }
+  done < <(java_candidates)
   return 1
 }
 
-registry_java() {
-  local min
-  min=$(registry_min_java)
-  find_java_at_least "$min" ||
-    die "registry: Apicurio Registry $APICURIO_VERSION needs Java >= $min and none was found (looked at REGISTRY_JAVA_HOME, JAVA_HOME, PATH, /usr/lib/jvm). Install a JDK $min+ and set REGISTRY_JAVA_HOME, or try APICURIO_VERSION=3.0.9 (built for Java 17)"
+REGISTRY_JAVA=
+REGISTRY_JAVA_MAJOR=
+REGISTRY_CHOICE=
+
+select_registry() {
+  [[ -n $APICURIO_HOME ]] && return 0
+  local found min where fallback_min
+  if [[ -n ${REGISTRY_JAVA_HOME:-} ]]; then
+    [[ -x $REGISTRY_JAVA_HOME/bin/java ]] || die "registry: REGISTRY_JAVA_HOME=$REGISTRY_JAVA_HOME has no bin/java"
+    where="REGISTRY_JAVA_HOME=$REGISTRY_JAVA_HOME"
+  else
+    where="JAVA_HOME, PATH, /usr/lib/jvm"
+  fi
+  min=$(min_java_for "$APICURIO_VERSION")
+  if found=$(find_java_at_least "$min"); then
+    REGISTRY_CHOICE="Apicurio Registry $APICURIO_VERSION on Java ${found%% *} (${found#* })"
+    [[ -n $APICURIO_VERSION_PINNED ]] && REGISTRY_CHOICE+=", APICURIO_VERSION set"
+  elif [[ -n $APICURIO_VERSION_PINNED ]]; then
+    die "registry: Apicurio Registry $APICURIO_VERSION (APICURIO_VERSION) needs Java >= $min and none was found in $where. Install a JDK $min+ and set REGISTRY_JAVA_HOME, or unset APICURIO_VERSION to let the stack fall back to $APICURIO_FALLBACK_VERSION (Java $(min_java_for "$APICURIO_FALLBACK_VERSION")+)"
+  else
+    fallback_min=$(min_java_for "$APICURIO_FALLBACK_VERSION")
+    found=$(find_java_at_least "$fallback_min") ||
+      die "registry: no Java >= $fallback_min found in $where: Apicurio Registry $APICURIO_VERSION needs Java $min+, the fallback $APICURIO_FALLBACK_VERSION needs Java $fallback_min+"
+    REGISTRY_CHOICE="Apicurio Registry $APICURIO_FALLBACK_VERSION on Java ${found%% *} (${found#* }): FALLBACK, no Java >= $min in $where for $APICURIO_VERSION"
+    APICURIO_VERSION=$APICURIO_FALLBACK_VERSION
+  fi
+  REGISTRY_JAVA_MAJOR=${found%% *}
+  REGISTRY_JAVA=${found#* }
+  APICURIO_HOME=$CACHE_DIR/apicurio-registry-$APICURIO_VERSION
 }
 
 # ----------------------------------------------------------------------------------------------
@@ -344,20 +403,26 @@ kafka_ready() {
 }
 
 start_registry() {
-  local jar java data=$DATA_DIR/registry
-  java=$(registry_java)
-  jar=$(registry_jar_in "$APICURIO_HOME") || die "registry: quarkus-run.jar not found under $APICURIO_HOME"
+  local jar data=$DATA_DIR/registry management=()
+  select_registry
+  jar=$(registry_jar_in "$APICURIO_HOME") || die "registry: no quarkus-run.jar or *-runner.jar under $APICURIO_HOME"
   mkdir -p "$data" "$STACK_DIR/tmp"
+  check_registry_data "$data"
+  say "registry: $REGISTRY_CHOICE"
+  if registry_has_management_port; then
+    management=(-Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT")
+  fi
   rotate_log registry
+  printf '%s\n' "$APICURIO_VERSION" "$REGISTRY_JAVA_MAJOR" "$REGISTRY_JAVA" >"$RUN_DIR/registry.version"
   # H2 on a file under .stack/data/registry, so schema ids survive a restart like Kafka's data
   # does (the default is an in-memory H2 database, which would orphan the ids in old records).
   # shellcheck disable=SC2086
-  spawn registry "$java" $REGISTRY_HEAP_OPTS -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  spawn registry "$REGISTRY_JAVA" $REGISTRY_HEAP_OPTS -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     "$(signature registry)" \
     -Djava.io.tmpdir="$STACK_DIR/tmp" \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
-    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT" \
+    "${management[@]}" \
     -Dquarkus.http.access-log.enabled=false \
     -Dapicurio.datasource.url="jdbc:h2:file:$data/registry" \
     -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
@@ -366,8 +431,24 @@ start_registry() {
     -jar "$jar"
 }
 
+# The H2 file remembers which Apicurio line created it (data/registry/apicurio-version).
+check_registry_data() {
+  local data=$1 marker=$1/apicurio-version previous
+  if [[ -f $marker ]]; then
+    previous=$(<"$marker")
+    if [[ $previous != "$APICURIO_VERSION" ]]; then
+      say "registry: WARNING: $data was last used by Apicurio $previous, now starting $APICURIO_VERSION on it"
+    fi
+  fi
+  echo "$APICURIO_VERSION" >"$marker"
+}
+
+registry_health_port() {
+  if registry_has_management_port; then echo "$REGISTRY_MANAGEMENT_PORT"; else echo "$REGISTRY_PORT"; fi
+}
+
 registry_ready() {
-  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$REGISTRY_MANAGEMENT_PORT/health/ready" 2>/dev/null &&
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(registry_health_port)/health/ready" 2>/dev/null &&
     curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null
 }
 
@@ -522,12 +603,29 @@ rss_of() {
   [[ -n $kb ]] && echo "$((kb / 1024)) MiB" || echo "?"
 }
 
+# For status: the version and Java recorded when the running registry was started, else the choice
+# that `up` would make now.
+status_registry() {
+  local recorded=$RUN_DIR/registry.version
+  if owned_pid registry >/dev/null && [[ -f $recorded ]]; then
+    {
+      read -r APICURIO_VERSION
+      read -r REGISTRY_JAVA_MAJOR
+      read -r REGISTRY_JAVA
+    } <"$recorded"
+    APICURIO_HOME=$CACHE_DIR/apicurio-registry-$APICURIO_VERSION
+  else
+    select_registry
+  fi
+}
+
 cmd_status() {
   local c pid ready address
+  status_registry
   for c in "${COMPONENTS[@]}"; do
     case "$c" in
       kafka) address="127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT), Kafka $KAFKA_VERSION" ;;
-      registry) address="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7 (health :$REGISTRY_MANAGEMENT_PORT), Apicurio $APICURIO_VERSION" ;;
+      registry) address="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7 (health :$(registry_health_port)), Apicurio $APICURIO_VERSION on Java $REGISTRY_JAVA_MAJOR" ;;
       ferretdb) address="mongodb://127.0.0.1:$MONGODB_PORT, FerretDB $FERRETDB_VERSION" ;;
     esac
     if pid=$(owned_pid "$c"); then
