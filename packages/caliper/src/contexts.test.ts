@@ -47,6 +47,19 @@ describe('ContextChecker', () => {
     expect(await checker.check([{ actor: 'https://evil.example/actor' }, CALIPER_CONTEXTS.v1p2], 'v1p2', '/data/1')).toEqual([]);
   });
 
+  it('never runs jsonld for the plain Caliper context, and runs it once per other context', async () => {
+    const fresh = new ContextChecker({
+      [CALIPER_CONTEXTS.v1p1]: readJson('contexts/caliper-v1p1.jsonld'),
+      [CALIPER_CONTEXTS.v1p2]: readJson('contexts/caliper-v1p2.jsonld'),
+    });
+    for (let i = 0; i < 1000; i++) await fresh.check(CALIPER_CONTEXTS.v1p2, 'v1p2', '/data/0');
+    expect(fresh.processedContexts).toBe(0);
+    const custom = [{ query: 'http://schema.org/query' }, CALIPER_CONTEXTS.v1p2];
+    for (let i = 0; i < 100; i++) expect(await fresh.check(custom, 'v1p2', '/data/0')).toEqual([]);
+    // The custom context once, and the Caliper context once to know its terms.
+    expect(fresh.processedContexts).toBe(2);
+  });
+
   it('rejects a context that is not JSON-LD', async () => {
     const problems = await checker.check([42, CALIPER_CONTEXTS.v1p2], 'v1p2', '/data/0');
     expect(problems[0]?.reason).toContain('not a valid JSON-LD context');

@@ -44,12 +44,18 @@ export class ContextChecker {
   private readonly caliperTerms = new Map<DataVersion, Promise<Map<string, string | undefined>>>();
   private readonly verdicts = new Map<string, Promise<string[]>>();
   private static readonly MAX_CACHED = 1000;
+  private processed = 0;
 
   constructor(bundled: Record<string, object>) {
     this.bundled = new Map(Object.entries(bundled));
     for (const iri of Object.values(CALIPER_CONTEXTS)) {
       if (!this.bundled.has(iri)) throw new Error(`the Caliper context ${iri} is not among the bundled contexts`);
     }
+  }
+
+  /** How many contexts went through jsonld so far: the plain Caliper context never does, others once each. */
+  get processedContexts(): number {
+    return this.processed;
   }
 
   /** IRIs of every bundled context, for error messages and the configuration document. */
@@ -107,6 +113,7 @@ export class ContextChecker {
   }
 
   private async process(context: unknown): Promise<ActiveContext> {
+    this.processed++;
     const documentLoader = async (url: string): Promise<RemoteDocument> => {
       const document = this.bundled.get(url);
       if (!document) throw new UnknownContextError(url);

@@ -1,3 +1,4 @@
+import type { CaliperEvent, Entity } from '@badgestream/schemas';
 import { CALIPER_CONTEXTS, type ContextChecker } from './contexts.js';
 import { resolveLearner } from './learner.js';
 import { joinPointer, type EnvelopeProblem } from './problems.js';
@@ -10,14 +11,14 @@ export interface AcceptedEvent {
   type: string;
   action: string;
   learner: string;
-  event: Record<string, unknown>;
+  event: CaliperEvent;
 }
 
 export interface AcceptedEntity {
   index: number;
   id: string;
   type: string;
-  entity: Record<string, unknown>;
+  entity: Entity;
 }
 
 export type EnvelopeInspection =
@@ -89,9 +90,9 @@ export class EnvelopeInspector {
           continue;
         }
         firstIndexOfEventId.set(id, index);
-        events.push({ index, id, type: item.type as string, action: item.action as string, learner: resolveLearner(item), event: item });
+        events.push({ index, id, type: item.type as string, action: item.action as string, learner: resolveLearner(item), event: item as CaliperEvent });
       } else {
-        entities.push({ index, id, type: item.type as string, entity: item });
+        entities.push({ index, id, type: item.type as string, entity: item as unknown as Entity });
       }
     }
     if (problems.length > 0) {
