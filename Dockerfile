@@ -6,14 +6,15 @@
 FROM node:20-bookworm AS build
 WORKDIR /app
 ENV CI=true TURBO_TELEMETRY_DISABLED=1 NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false
-# The whole workspace (see .dockerignore): npm ci needs every workspace's package.json.
+# The whole workspace (see .dockerignore): the install needs every workspace's package.json.
+# npm install rather than npm ci: the lock file may lack optional binaries of other platforms
+# (turbo's), which npm ci rejects; npm install still installs the locked versions.
 COPY . .
-RUN npm ci && npm run build && npm prune --omit=dev
+RUN npm install --no-audit --no-fund && npm run build && npm prune --omit=dev
 
 # --- runtime: slim Node 20, no compilers, not root ---------------------------------------------
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
-    PORT=8080 \
     INGEST_HOST=0.0.0.0 \
     INGEST_PORT=8080
 WORKDIR /app

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireStack } from '../support/stack.js';
-import { REPO_ROOT, uniqueName } from '../support/ingest.js';
+import { CALIPER_V1P2, REPO_ROOT, envelopeOf, eventId, startIngestHarness, uniqueName } from '../support/ingest.js';
 
 const run = promisify(execFile);
 const BIN = path.join(REPO_ROOT, 'bin/badgestream.js');
@@ -21,7 +21,7 @@ async function badgestream(...args: string[]): Promise<{ code: number; stdout: s
 
 beforeAll(async () => {
   const stack = await requireStack();
-  env = { ...process.env, MONGODB_URI: stack.mongodbUri };
+  env = { ...process.env, MONGODB_URI: stack.mongodbUri, KAFKA_BROKERS: stack.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl };
 });
 
 describe('the badgestream CLI (the built bin of the root package)', () => {
@@ -61,6 +61,30 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
   it('rejects invalid configuration before connecting, naming the variable', async () => {
     const r = await run(process.execPath, [BIN, 'tenants', 'list'], { env: { ...env, MONGODB_URI: 'postgres://nowhere' } }).catch((e: { code: number; stderr: string }) => e);
     expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('MONGODB_URI') as string });
+  });
+
+  it('tails a topic: what a sensor posted, decoded through the registry, for one tenant', async () => {
+    const h = await startIngestHarness();
+    try {
+      const event = {
+        '@context': CALIPER_V1P2,
+        id: eventId(),
+        type: 'SessionEvent',
+        actor: { id: 'https://example.edu/users/554433', type: 'Person' },
+        action: 'LoggedIn',
+        object: { id: 'https://example.edu', type: 'SoftwareApplication' },
+        eventTime: '2026-11-15T10:15:00.000Z',
+      };
+      expect((await h.post(envelopeOf([event]))).status).toBe(200);
+      const tail = await badgestream('events', 'tail', '--from-beginning', '--tenant', h.tenant, '--limit', '1', '--idle', '20000');
+      expect(tail.code).toBe(0);
+      const record = JSON.parse(tail.stdout.trim()) as { key: string; headers: Record<string, string>; value: unknown };
+      expect(record.key).toBe(`${h.tenant}|https://example.edu/users/554433`);
+      expect(record.headers['badgestream-event-id']).toBe(event.id);
+      expect(record.value).toEqual(event);
+    } finally {
+      await h.close();
+    }
   });
 
   it('documents every option in --help', async () => {

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BadgestreamError,
   ConfigError,
@@ -12,6 +12,7 @@ import {
   type Scope,
 } from '@badgestream/platform';
 import { ingestOptions, loadIngestConfig, startIngest } from '@badgestream/ingest';
+import { tailTopic } from './tail.js';
 
 const ENVIRONMENT_HELP = `
 Configuration is read from the environment (defaults in brackets):
@@ -107,6 +108,22 @@ export function buildProgram(): Command {
       });
     });
 
+  const events = program.command('events').description('look at what is in Kafka');
+  events
+    .command('tail')
+    .description('print records of a topic as JSON lines: key, headers, and the value decoded through the schema registry')
+    .option('--topic <name>', 'topic to read', 'caliper.events')
+    .option('--from-beginning', 'start at the oldest record instead of the newest', false)
+    .option('--tenant <name>', 'only records of this tenant')
+    .addOption(new Option('--limit <n>', 'stop after printing n records').argParser(positiveInteger))
+    .addOption(new Option('--idle <ms>', 'stop after this many milliseconds without a record; 0 follows forever').argParser(nonNegativeInteger).default(0))
+    .action(async (opts: { topic: string; fromBeginning: boolean; tenant?: string; limit?: number; idle: number }) => {
+      await tailTopic(
+        { topic: opts.topic, fromBeginning: opts.fromBeginning, idleMs: opts.idle, ...(opts.tenant ? { tenant: opts.tenant } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) },
+        (line) => console.log(line),
+      );
+    });
+
   program
     .command('config')
     .description('print every configuration option, its environment variable and default')
@@ -129,9 +146,21 @@ async function withDirectory(work: (directory: MongoTenantDirectory) => Promise<
   }
 }
 
+function positiveInteger(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${raw}`);
+  return n;
+}
+
+function nonNegativeInteger(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got ${raw}`);
+  return n;
+}
+
 function portNumber(raw: string): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port must be an integer between 0 and 65535, got ${raw}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected an integer between 0 and 65535, got ${raw}`);
   return n;
 }
 

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import type { IHeaders } from 'kafkajs';
+import { commonOptions, createKafka, createLogger, createSchemaRegistry, loadConfig } from '@badgestream/platform';
+
+export interface TailOptions {
+  topic: string;
+  fromBeginning: boolean;
+  tenant?: string;
+  limit?: number;
+  /** Stop after this long without a matching record (0: follow forever). */
+  idleMs: number;
+}
+
+/**
+ * Prints records of a Badgestream topic as JSON lines (key, headers, value decoded
+ * through the schema registry), like a console consumer that knows the framing.
+ * It reads with a throw-away consumer group and commits nothing.
+ */
+export async function tailTopic(options: TailOptions, write: (line: string) => void): Promise<number> {
+  const config = loadConfig({ kafkaBrokers: commonOptions.kafkaBrokers, schemaRegistryUrl: commonOptions.schemaRegistryUrl });
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'badgestream-cli', logger: createLogger('cli', 'error') });
+  const registry = createSchemaRegistry(config.schemaRegistryUrl);
+  const consumer = kafka.consumer({ groupId: `badgestream-tail-${randomBytes(6).toString('hex')}` });
+  let printed = 0;
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdle = () => {
+    if (options.idleMs <= 0) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(finish, options.idleMs);
+  };
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: options.topic, fromBeginning: options.fromBeginning });
+    armIdle();
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        if (options.limit !== undefined && printed >= options.limit) return;
+        const headers = headerStrings(message.headers);
+        if (options.tenant && headers['badgestream-tenant'] !== options.tenant) return;
+        const value = message.value ? await registry.decode(message.value) : null;
+        write(JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, headers, value }));
+        printed++;
+        armIdle();
+        if (options.limit !== undefined && printed >= options.limit) finish();
+      },
+    });
+    await finished;
+  } finally {
+    clearTimeout(idleTimer);
+    await consumer.disconnect();
+  }
+  return printed;
+}
+
+function headerStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) out[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+  return out;
+}
