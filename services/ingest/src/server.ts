@@ -57,7 +57,6 @@ export async function startIngest(config: IngestConfig, logger: Logger = createL
 
   const eventLog = new KafkaEventLog({
     kafka,
-    registry,
     valueSchemaIds,
     logger,
     metrics: metricsRegistry,

@@ -1,14 +1,12 @@
 import { hostname } from 'node:os';
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { BadgestreamError, UnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EventLog, OutgoingRecord } from '../ports.js';
 
 export interface KafkaEventLogOptions {
   kafka: Kafka;
-  registry: SchemaRegistry;
   /** Registry id of each topic's value schema (see registerValueSchemas). */
   valueSchemaIds: ReadonlyMap<string, number>;
   logger: Logger;
@@ -85,7 +83,7 @@ export class KafkaEventLog implements EventLog {
     for (const record of records) {
       const schemaId = this.options.valueSchemaIds.get(record.topic);
       if (schemaId === undefined) throw new BadgestreamError(`no value schema registered for topic ${record.topic}`, { code: 'NO_SCHEMA' });
-      const value = await this.options.registry.encode(schemaId, record.value);
+      const value = frameJson(schemaId, record.value);
       const list = messages.get(record.topic) ?? [];
       list.push({ key: record.key, value, headers: record.headers });
       messages.set(record.topic, list);
@@ -154,6 +152,21 @@ export class KafkaEventLog implements EventLog {
   }
 }
 
+/**
+ * The Confluent wire format: magic byte 0, the schema's registry id (int32, big-endian),
+ * then the JSON. Values were validated against the full Caliper schemas before they got
+ * here, so unlike the registry client's encode() this does not validate them a second time
+ * against the (much looser) topic value schema: that cost showed in the ingest profile.
+ */
+export function frameJson(schemaId: number, value: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(value), 'utf8');
+  const framed = Buffer.allocUnsafe(5 + json.length);
+  framed.writeUInt8(0, 0);
+  framed.writeInt32BE(schemaId, 1);
+  json.copy(framed, 5);
+  return framed;
+}
+
 function mergeByTopic(batch: PendingPublish[]): { topic: string; messages: Message[] }[] {
   const merged = new Map<string, Message[]>();
   for (const p of batch) {
@@ -186,7 +199,9 @@ class ProducerSlot {
         maxInFlightRequests: 1,
         transactionTimeout: this.transactionTimeoutMs,
         // Bounded retries: a dead broker must turn into a 503 within seconds, not minutes.
-        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+        // A short first backoff matters: a transaction that starts while the previous one's commit
+        // markers are still being written gets CONCURRENT_TRANSACTIONS and is retried.
+        retry: { retries: 5, initialRetryTime: 10, maxRetryTime: 1000 },
       });
       const connecting = producer.connect().then(() => producer);
       connecting.catch(() => {
