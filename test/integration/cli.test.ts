@@ -3,7 +3,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireStack } from '../support/stack.js';
-import { CALIPER_V1P2, REPO_ROOT, envelopeOf, eventId, startIngestHarness, uniqueName } from '../support/ingest.js';
+import { sessionEvent } from '../support/events.js';
+import { REPO_ROOT, envelopeOf, startIngestHarness, uniqueName } from '../support/ingest.js';
 
 const run = promisify(execFile);
 const BIN = path.join(REPO_ROOT, 'bin/badgestream.js');
@@ -66,15 +67,7 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
   it('tails a topic: what a sensor posted, decoded through the registry, for one tenant', async () => {
     const h = await startIngestHarness();
     try {
-      const event = {
-        '@context': CALIPER_V1P2,
-        id: eventId(),
-        type: 'SessionEvent',
-        actor: { id: 'https://example.edu/users/554433', type: 'Person' },
-        action: 'LoggedIn',
-        object: { id: 'https://example.edu', type: 'SoftwareApplication' },
-        eventTime: '2026-11-15T10:15:00.000Z',
-      };
+      const event = sessionEvent('https://example.edu/users/554433');
       expect((await h.post(envelopeOf([event]))).status).toBe(200);
       const tail = await badgestream('events', 'tail', '--from-beginning', '--tenant', h.tenant, '--limit', '1', '--idle', '20000');
       expect(tail.code).toBe(0);

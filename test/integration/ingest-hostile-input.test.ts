@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALIPER_V1P2, envelopeOf, eventId, startIngestHarness, type IngestHarness } from '../support/ingest.js';
+import { badgeEvent as badgeEventFor, viewEvent as viewEventFor } from '../support/events.js';
+import { CALIPER_V1P2, envelopeOf, startIngestHarness, type IngestHarness } from '../support/ingest.js';
 
 let h: IngestHarness;
 
@@ -11,37 +12,9 @@ afterAll(async () => {
 });
 
 const learner = 'https://example.edu/users/554433';
-function viewEvent(extra: Record<string, unknown> = {}) {
-  return {
-    '@context': CALIPER_V1P2,
-    id: eventId(),
-    type: 'ViewEvent',
-    actor: { id: learner, type: 'Person' },
-    action: 'Viewed',
-    object: { id: 'https://example.edu/etexts/201.epub', type: 'Document' },
-    eventTime: '2026-11-15T10:15:00.000Z',
-    ...extra,
-  };
-}
+const viewEvent = (extra: Record<string, unknown> = {}) => viewEventFor(learner, extra);
+const badgeEvent = (action: string) => badgeEventFor(action, learner);
 
-function badgeEvent(action: string) {
-  return {
-    '@context': ['https://w3id.org/badgestream/caliper/open-badges/v1', CALIPER_V1P2],
-    id: eventId(),
-    type: 'BadgeEvent',
-    profile: 'OpenBadgesProfile',
-    actor: { id: 'https://verifier.example/app', type: 'SoftwareApplication' },
-    action,
-    object: {
-      id: 'https://issuer.example/assertions/1',
-      type: 'Assertion',
-      badge: 'https://issuer.example/badges/python-basics',
-      recipient: { id: learner, type: 'Person' },
-      issuedOn: '2026-10-01T00:00:00.000Z',
-    },
-    eventTime: '2026-11-15T10:15:00.000Z',
-  };
-}
 
 interface Problem {
   type: string;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS } from '@badgestream/platform';
 import { startKafka, stopKafka } from '../support/stack.js';
-import { CALIPER_V1P2, endOffsets, envelopeOf, eventId, readFrom, startIngestHarness, type IngestHarness } from '../support/ingest.js';
+import { sessionEvent } from '../support/events.js';
+import { endOffsets, envelopeOf, readFrom, startIngestHarness, type IngestHarness } from '../support/ingest.js';
 
 let h: IngestHarness;
 beforeAll(async () => {
@@ -13,15 +14,7 @@ afterAll(async () => {
 });
 
 function events(n: number, learnerBase: string) {
-  return Array.from({ length: n }, (_, i) => ({
-    '@context': CALIPER_V1P2,
-    id: eventId(),
-    type: 'SessionEvent',
-    actor: { id: `${learnerBase}/${i}`, type: 'Person' },
-    action: 'LoggedIn',
-    object: { id: 'https://example.edu', type: 'SoftwareApplication' },
-    eventTime: new Date().toISOString(),
-  }));
+  return Array.from({ length: n }, (_, i) => sessionEvent(`${learnerBase}/${i}`));
 }
 
 describe('Kafka outage', () => {

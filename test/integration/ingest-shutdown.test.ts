@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALIPER_V1P2, envelopeOf, eventId, startIngestHarness, type IngestHarness } from '../support/ingest.js';
+import { sessionEvent } from '../support/events.js';
+import { envelopeOf, startIngestHarness, type IngestHarness } from '../support/ingest.js';
 
 let h: IngestHarness;
 beforeAll(async () => {
@@ -12,19 +13,7 @@ afterAll(async () => {
 
 describe('graceful shutdown', () => {
   it('finishes a request that is in flight when shutdown starts, then refuses new connections', async () => {
-    const body = JSON.stringify(
-      envelopeOf([
-        {
-          '@context': CALIPER_V1P2,
-          id: eventId(),
-          type: 'SessionEvent',
-          actor: { id: 'https://example.edu/users/7', type: 'Person' },
-          action: 'LoggedOut',
-          object: { id: 'https://example.edu', type: 'SoftwareApplication' },
-          eventTime: new Date().toISOString(),
-        },
-      ]),
-    );
+    const body = JSON.stringify(envelopeOf([sessionEvent('https://example.edu/users/7', 'LoggedOut')]));
     const url = new URL(`${h.ingest.url}/caliper`);
     const half = Math.floor(body.length / 2);
     const response = new Promise<number>((resolve, reject) => {

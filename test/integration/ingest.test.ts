@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS } from '@badgestream/platform';
+import { gradeEvent, viewEvent } from '../support/events.js';
 import { CALIPER_V1P2, endOffsets, envelopeOf, eventId, readFrom, startIngestHarness, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
 
 let h: IngestHarness;
@@ -11,39 +12,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-function viewEvent(learner: string) {
-  return {
-    '@context': CALIPER_V1P2,
-    id: eventId(),
-    type: 'ViewEvent',
-    profile: 'ReadingProfile',
-    actor: { id: learner, type: 'Person' },
-    action: 'Viewed',
-    object: { id: 'https://example.edu/etexts/201.epub', type: 'Document', name: 'IMS Caliper Implementation Guide' },
-    eventTime: '2026-11-15T10:15:00.000Z',
-    edApp: { id: 'https://example.edu/reader', type: 'SoftwareApplication' },
-  };
-}
 
-function gradeEvent(learner: string) {
-  return {
-    '@context': CALIPER_V1P2,
-    id: eventId(),
-    type: 'GradeEvent',
-    profile: 'GradingProfile',
-    actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
-    action: 'Graded',
-    object: {
-      id: `${learner}/attempts/1`,
-      type: 'Attempt',
-      assignee: { id: learner, type: 'Person' },
-      assignable: { id: 'https://example.edu/courses/7/assess/1', type: 'Assessment' },
-      count: 1,
-    },
-    generated: { id: `${learner}/attempts/1/score`, type: 'Score', attempt: `${learner}/attempts/1`, maxScore: 15, scoreGiven: 10 },
-    eventTime: '2026-11-15T10:57:06.000Z',
-  };
-}
 
 describe('POST /caliper on the real stack', () => {
   it('writes every event to caliper.events, keyed by tenant and learner, framed through the registry', async () => {

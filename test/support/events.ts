@@ -1,0 +1,72 @@
+import { CALIPER_V1P2, eventId } from './ingest.js';
+
+/** Caliper 1.2 events for tests, each with a fresh id; `extra` overrides any field. */
+
+export function sessionEvent(learner: string, action: 'LoggedIn' | 'LoggedOut' = 'LoggedIn', extra: Record<string, unknown> = {}) {
+  return {
+    '@context': CALIPER_V1P2,
+    id: eventId(),
+    type: 'SessionEvent',
+    actor: { id: learner, type: 'Person' },
+    action,
+    object: { id: 'https://example.edu', type: 'SoftwareApplication' },
+    eventTime: '2026-11-15T10:15:00.000Z',
+    ...extra,
+  };
+}
+
+export function viewEvent(learner: string, extra: Record<string, unknown> = {}) {
+  return {
+    '@context': CALIPER_V1P2,
+    id: eventId(),
+    type: 'ViewEvent',
+    profile: 'ReadingProfile',
+    actor: { id: learner, type: 'Person' },
+    action: 'Viewed',
+    object: { id: 'https://example.edu/etexts/201.epub', type: 'Document', name: 'IMS Caliper Implementation Guide' },
+    eventTime: '2026-11-15T10:15:00.000Z',
+    edApp: { id: 'https://example.edu/reader', type: 'SoftwareApplication' },
+    ...extra,
+  };
+}
+
+/** A score for the learner's attempt, posted by an autograder: the learner is the attempt's assignee. */
+export function gradeEvent(learner: string) {
+  return {
+    '@context': CALIPER_V1P2,
+    id: eventId(),
+    type: 'GradeEvent',
+    profile: 'GradingProfile',
+    actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
+    action: 'Graded',
+    object: {
+      id: `${learner}/attempts/1`,
+      type: 'Attempt',
+      assignee: { id: learner, type: 'Person' },
+      assignable: { id: 'https://example.edu/courses/7/assess/1', type: 'Assessment' },
+      count: 1,
+    },
+    generated: { id: `${learner}/attempts/1/score`, type: 'Score', attempt: `${learner}/attempts/1`, maxScore: 15, scoreGiven: 10 },
+    eventTime: '2026-11-15T10:57:06.000Z',
+  };
+}
+
+/** An Open Badges profile event about an assertion whose recipient is `learner`. */
+export function badgeEvent(action: string, learner: string) {
+  return {
+    '@context': ['https://w3id.org/badgestream/caliper/open-badges/v1', CALIPER_V1P2],
+    id: eventId(),
+    type: 'BadgeEvent',
+    profile: 'OpenBadgesProfile',
+    actor: { id: 'https://verifier.example/app', type: 'SoftwareApplication' },
+    action,
+    object: {
+      id: 'https://issuer.example/assertions/1',
+      type: 'Assertion',
+      badge: 'https://issuer.example/badges/python-basics',
+      recipient: { id: learner, type: 'Person' },
+      issuedOn: '2026-10-01T00:00:00.000Z',
+    },
+    eventTime: '2026-11-15T10:15:00.000Z',
+  };
+}
