@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { IHeaders, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import {
   MongoTenantDirectory,
   connectMongo,
   createKafka,
   createLogger,
   createSchemaRegistry,
+  headerStrings,
   type MongoConnection,
   type SchemaRegistry,
   type Scope,
@@ -171,10 +172,4 @@ export async function readFrom(
   } finally {
     await consumer.disconnect();
   }
-}
-
-function headerStrings(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) out[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
-  return out;
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { IHeaders } from 'kafkajs';
-import { commonOptions, createKafka, createLogger, createSchemaRegistry, loadConfig } from '@badgestream/platform';
+import { commonOptions, createKafka, createLogger, createSchemaRegistry, headerStrings, loadConfig } from '@badgestream/platform';
 
 export interface TailOptions {
   topic: string;
@@ -53,10 +52,4 @@ export async function tailTopic(options: TailOptions, write: (line: string) => v
     await consumer.disconnect();
   }
   return printed;
-}
-
-function headerStrings(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) out[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
-  return out;
 }

@@ -10,3 +10,4 @@ export * from './kafka/registry.js';
 export * from './kafka/event-log.js';
 export * from './mongo/connect.js';
 export * from './mongo/tenant-directory.js';
+export * from './kafka/consumer.js';

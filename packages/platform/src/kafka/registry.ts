@@ -1,6 +1,6 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { UnavailableError } from '../errors.js';
+import { BadgestreamError, UnavailableError } from '../errors.js';
 
 export { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 
@@ -36,6 +36,10 @@ export async function registerValueSchemas(registry: SchemaRegistry, schemas: To
       );
       ids.set(topic, id);
     } catch (error) {
+      const status = (error as { status?: number }).status;
+      if (status !== undefined && status >= 400 && status < 500) {
+        throw new BadgestreamError(`the schema registry refused the value schema of ${topic} (${status}): ${(error as Error).message}`, { code: 'SCHEMA_REJECTED', cause: error });
+      }
       throw new UnavailableError('schema-registry', `cannot register the value schema of ${topic}: ${(error as Error).message}`, error);
     }
   }

@@ -3,6 +3,8 @@ import type { Kafka } from 'kafkajs';
 export const TOPICS = {
   events: 'caliper.events',
   entities: 'caliper.entities',
+  /** Records a consumer could not decode or process, with the reason and origin in headers. */
+  eventsDeadLetters: 'caliper.events.dlq',
 } as const;
 
 export interface TopicSpec {
@@ -18,6 +20,7 @@ export function badgestreamTopics(partitions: number, replicationFactor: number)
     { topic: TOPICS.events, numPartitions: partitions, replicationFactor },
     // The latest describe of an entity is what matters: compact by tenant|entity id.
     { topic: TOPICS.entities, numPartitions: partitions, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    { topic: TOPICS.eventsDeadLetters, numPartitions: 1, replicationFactor },
   ];
 }
 

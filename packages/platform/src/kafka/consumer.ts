@@ -1,0 +1,171 @@
+import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Logger } from '../logger.js';
+
+/** A record as a consumer's domain code sees it: value decoded through the schema registry. */
+export interface ConsumedRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string;
+  headers: Record<string, string>;
+  value: unknown;
+  /** The record's value as it was on the topic (framed), kept for the dead-letter topic. */
+  raw: Buffer | null;
+}
+
+/** A record the handler could not process and that retrying will not fix. */
+export interface PoisonedRecord {
+  record: ConsumedRecord;
+  reason: string;
+}
+
+export interface ConsumerRunnerOptions {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  groupId: string;
+  topics: string[];
+  /** Where undecodable and poisoned records go, with their reason and origin. */
+  deadLetterTopic: string;
+  logger: Logger;
+  metrics: Registry;
+  /**
+   * Makes the effects of a batch durable and resolves; only then are the offsets committed.
+   * Returns the records it could not process (they go to the dead-letter topic).
+   * Throwing means "try again": the batch is retried with backoff, nothing is committed.
+   */
+  handleBatch: (records: ConsumedRecord[]) => Promise<PoisonedRecord[]>;
+  /** Partitions processed at once (kafkajs partitionsConsumedConcurrently). */
+  concurrency?: number;
+}
+
+export const DLQ_HEADERS = {
+  reason: 'dlq-reason',
+  topic: 'dlq-origin-topic',
+  partition: 'dlq-origin-partition',
+  offset: 'dlq-origin-offset',
+  group: 'dlq-consumer-group',
+  failedAt: 'dlq-failed-at',
+} as const;
+
+/**
+ * At-least-once consumption with commit-after-durable: for each batch of a partition the
+ * handler makes its effects durable, poisoned records are written to the dead-letter
+ * topic, and only then is the batch's last offset committed. A crash anywhere before the
+ * commit replays the batch, so handlers must be idempotent (by event id).
+ */
+export class ConsumerRunner {
+  private readonly consumer: Consumer;
+  private readonly dlqProducer: Producer;
+  private stopping = false;
+  private readonly applied: Counter<'topic'>;
+  private readonly deadLettered: Counter<'topic'>;
+  private readonly retries: Counter;
+  private readonly lag: Gauge<'topic' | 'partition'>;
+
+  constructor(private readonly options: ConsumerRunnerOptions) {
+    this.consumer = options.kafka.consumer({ groupId: options.groupId, readUncommitted: false, allowAutoTopicCreation: false });
+    this.dlqProducer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const labels = { registers: [options.metrics] };
+    this.applied = new Counter({ name: 'badgestream_consumer_records_total', help: 'Records handled and committed', labelNames: ['topic'], ...labels });
+    this.deadLettered = new Counter({ name: 'badgestream_consumer_dead_letters_total', help: 'Records sent to the dead-letter topic', labelNames: ['topic'], ...labels });
+    this.retries = new Counter({ name: 'badgestream_consumer_batch_retries_total', help: 'Batches retried after a handler failure', ...labels });
+    this.lag = new Gauge({ name: 'badgestream_consumer_lag', help: 'Records behind the partition end, as of the last batch', labelNames: ['topic', 'partition'], ...labels });
+  }
+
+  async start(): Promise<void> {
+    await this.dlqProducer.connect();
+    await this.consumer.connect();
+    for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 1,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        if (batch.messages.length === 0) return;
+        const decoded: ConsumedRecord[] = [];
+        const poisoned: PoisonedRecord[] = [];
+        for (const message of batch.messages) {
+          const record = await this.decode(batch.topic, batch.partition, message);
+          if ('reason' in record) poisoned.push(record);
+          else decoded.push(record);
+        }
+        let attempt = 0;
+        for (;;) {
+          if (!isRunning() || isStale()) return;
+          try {
+            poisoned.push(...(await this.options.handleBatch(decoded)));
+            break;
+          } catch (error) {
+            attempt++;
+            this.retries.inc();
+            const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7));
+            this.options.logger.warn({ err: error, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'batch failed; retrying without committing');
+            await sleep(delay);
+            await heartbeat();
+          }
+        }
+        if (poisoned.length > 0) await this.sendToDeadLetters(poisoned);
+        const last = batch.messages[batch.messages.length - 1]!.offset;
+        resolveOffset(last);
+        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        this.applied.inc({ topic: batch.topic }, batch.messages.length);
+        this.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
+        await heartbeat();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.consumer.disconnect();
+    await this.dlqProducer.disconnect();
+  }
+
+  private async decode(topic: string, partition: number, message: KafkaMessage): Promise<ConsumedRecord | PoisonedRecord> {
+    const base = { topic, partition, offset: message.offset, key: message.key?.toString() ?? '', headers: headerStrings(message.headers), raw: message.value };
+    try {
+      if (!message.value) throw new Error('the record has no value');
+      return { ...base, value: await this.options.registry.decode(message.value) };
+    } catch (error) {
+      return { record: { ...base, value: undefined }, reason: `cannot decode the value through the schema registry: ${(error as Error).message}` };
+    }
+  }
+
+  private async sendToDeadLetters(poisoned: PoisonedRecord[]): Promise<void> {
+    const failedAt = new Date().toISOString();
+    await this.dlqProducer.send({
+      topic: this.options.deadLetterTopic,
+      acks: -1,
+      messages: poisoned.map(({ record, reason }) => ({
+        key: record.key,
+        value: record.raw,
+        headers: {
+          ...record.headers,
+          [DLQ_HEADERS.reason]: reason,
+          [DLQ_HEADERS.topic]: record.topic,
+          [DLQ_HEADERS.partition]: String(record.partition),
+          [DLQ_HEADERS.offset]: record.offset,
+          [DLQ_HEADERS.group]: this.options.groupId,
+          [DLQ_HEADERS.failedAt]: failedAt,
+        },
+      })),
+    });
+    for (const { record, reason } of poisoned) {
+      this.deadLettered.inc({ topic: record.topic });
+      this.options.logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, reason }, 'record sent to the dead-letter topic');
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function headerStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) out[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+  return out;
+}
