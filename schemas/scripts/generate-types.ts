@@ -20,6 +20,7 @@ const entryTypes: Record<string, string> = {
   pathwayElement: 'open-badges/badge-event.schema.json#/$defs/PathwayElement',
   identityObject: 'open-badges/badge-event.schema.json#/$defs/IdentityObject',
   tbaCaliperApi: 'open-badges/badge-event.schema.json#/$defs/TBAcaliperApi',
+  criteria: 'criteria/criteria.schema.json',
 };
 
 const root = {

@@ -8,6 +8,7 @@ export type {
   BadgeEvent,
   CaliperEnvelope,
   CaliperEvent,
+  Criteria,
   Entity,
   IdentityObject,
   Issuer,
@@ -32,6 +33,7 @@ export const ENTITY_SCHEMA_IDS = {
   v1p2: `${SCHEMA_BASE_IRI}caliper/v1p2/entities.schema.json`,
 } as const satisfies Record<'v1p1' | 'v1p2', string>;
 export const BADGE_EVENT_SCHEMA_ID = `${SCHEMA_BASE_IRI}open-badges/badge-event.schema.json`;
+export const CRITERIA_SCHEMA_ID = `${SCHEMA_BASE_IRI}criteria/criteria.schema.json`;
 
 export const CALIPER_CONTEXT_IRIS = {
   v1p1: 'http://purl.imsglobal.org/ctx/caliper/v1p1',
