@@ -2,6 +2,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BadgestreamError,
   ConfigError,
+  TOPICS,
+  createKafka,
+  createLogger,
+  replayDeadLetters,
   MongoTenantDirectory,
   SCOPES,
   commonOptions,
@@ -122,6 +126,30 @@ export function buildProgram(): Command {
         { topic: opts.topic, fromBeginning: opts.fromBeginning, idleMs: opts.idle, ...(opts.tenant ? { tenant: opts.tenant } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) },
         (line) => console.log(line),
       );
+    });
+
+  const dlq = program.command('dlq').description('dead letters: records a consumer could not decode or process');
+  dlq
+    .command('replay')
+    .description('put dead letters back on the topic they came from (after fixing their cause); each is replayed once')
+    .option('--topic <name>', 'dead-letter topic', TOPICS.eventsDeadLetters)
+    .option('--reason <text>', 'only dead letters whose reason contains this text')
+    .addOption(new Option('--limit <n>', 'replay at most n records').argParser(positiveInteger))
+    .option('--dry-run', 'list what would be replayed; change nothing', false)
+    .addOption(new Option('--idle <ms>', 'stop after this many milliseconds without a record').argParser(nonNegativeInteger).default(5000))
+    .action(async (opts: { topic: string; reason?: string; limit?: number; dryRun: boolean; idle: number }) => {
+      const { kafkaBrokers } = loadConfig({ kafkaBrokers: commonOptions.kafkaBrokers });
+      const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'badgestream-cli', logger: createLogger('cli', 'error') });
+      const result = await replayDeadLetters({
+        kafka,
+        deadLetterTopic: opts.topic,
+        dryRun: opts.dryRun,
+        idleMs: opts.idle,
+        ...(opts.reason ? { reasonContains: opts.reason } : {}),
+        ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        onRecord: (r) => console.log(`${r.outcome}\t${r.originTopic}@${r.originOffset}\t${r.reason}`),
+      });
+      console.log(`${opts.dryRun ? 'would replay' : 'replayed'} ${result.replayed}, skipped ${result.skipped}`);
     });
 
   program

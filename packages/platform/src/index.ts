@@ -11,3 +11,4 @@ export * from './kafka/event-log.js';
 export * from './mongo/connect.js';
 export * from './mongo/tenant-directory.js';
 export * from './kafka/consumer.js';
+export * from './kafka/dead-letters.js';

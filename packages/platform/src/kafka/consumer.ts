@@ -53,7 +53,8 @@ export const DLQ_HEADERS = {
  * At-least-once consumption with commit-after-durable: for each batch of a partition the
  * handler makes its effects durable, poisoned records are written to the dead-letter
  * topic, and only then is the batch's last offset committed. A crash anywhere before the
- * commit replays the batch, so handlers must be idempotent (by event id).
+ * commit replays the batch, so handlers must be idempotent (by event id), and a poisoned
+ * record may reach the dead-letter topic more than once (replaying it twice is harmless).
  */
 export class ConsumerRunner {
   private readonly consumer: Consumer;
@@ -110,6 +111,7 @@ export class ConsumerRunner {
         const last = batch.messages[batch.messages.length - 1]!.offset;
         resolveOffset(last);
         await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        this.options.logger.debug({ topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset(), lastOffset: last, records: batch.messages.length }, 'batch committed');
         this.applied.inc({ topic: batch.topic }, batch.messages.length);
         this.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
         await heartbeat();
