@@ -12,3 +12,5 @@ export * from './mongo/connect.js';
 export * from './mongo/tenant-directory.js';
 export * from './kafka/consumer.js';
 export * from './kafka/dead-letters.js';
+export * from './http/auth.js';
+export * from './http/problem.js';

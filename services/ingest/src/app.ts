@@ -2,11 +2,9 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SUPPORTED_DATA_VERSIONS, type EnvelopeProblem } from '@badgestream/caliper';
 import { OPEN_BADGES_CONTEXT_IRI, OPEN_BADGES_PROFILE } from '@badgestream/profile-open-badges';
-import { UnavailableError, type Logger, type Principal, type Registry } from '@badgestream/platform';
-import { bearerToken, type CachedAuthenticator } from './auth.js';
+import { UnavailableError, bearerToken, problem, sendProblem, type CachedAuthenticator, type Logger, type Principal, type Registry } from '@badgestream/platform';
 import type { IngestService } from './ingest-service.js';
 import type { IngestMetrics } from './metrics.js';
-import { problem, sendProblem } from './problem.js';
 
 export interface IngestAppDeps {
   service: IngestService;

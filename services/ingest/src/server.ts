@@ -6,6 +6,7 @@ import { ContextChecker, EnvelopeInspector, createSchemaValidator } from '@badge
 import { loadContexts } from '@badgestream/schemas';
 import { loadProfileContexts } from '@badgestream/profile-open-badges';
 import {
+  CachedAuthenticator,
   KafkaEventLog,
   MongoTenantDirectory,
   TOPICS,
@@ -20,7 +21,6 @@ import {
   type Logger,
 } from '@badgestream/platform';
 import { createIngestApp } from './app.js';
-import { CachedAuthenticator } from './auth.js';
 import type { IngestConfig } from './config.js';
 import { IngestService } from './ingest-service.js';
 import { createIngestMetrics } from './metrics.js';

@@ -1,14 +1,20 @@
 import type { Response } from 'express';
-import type { EnvelopeProblem } from '@badgestream/caliper';
 
 /** Every error answer of Badgestream's HTTP APIs: RFC 7807 problem details. */
+/** One located problem: which item (if any), where (JSON pointer), and why. */
+export interface LocatedProblem {
+  index?: number;
+  pointer: string;
+  reason: string;
+}
+
 export interface ProblemDetails {
   type: string;
   title: string;
   status: number;
   detail?: string;
   instance?: string;
-  errors?: EnvelopeProblem[];
+  errors?: LocatedProblem[];
 }
 
 const PROBLEM_BASE = 'https://w3id.org/badgestream/problems/';

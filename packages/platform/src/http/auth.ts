@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Principal, TenantDirectory } from '@badgestream/platform';
+import type { Principal, TenantDirectory } from '../ports.js';
 
 /**
  * Resolves bearer tokens through the tenant directory, remembering answers for a
