@@ -37,8 +37,8 @@ export function validateCriteria(doc: unknown): CriteriaValidation {
   return problems.length ? { ok: false, problems } : { ok: true, criteria };
 }
 
-// oneOf alternatives and the property that says which one a document means.
-const ALTERNATIVES: Record<string, [definition: string, key: string][]> = {
+// oneOf alternatives (by the title of their schema) and the property that says which one a document means.
+const ALTERNATIVES: Record<string, [title: string, key: string][]> = {
   Requirement: [
     ['EventRequirement', 'match'],
     ['AllRequirement', 'all'],
@@ -55,34 +55,43 @@ const NO_ALTERNATIVE: Record<string, string> = {
   Condition: 'a condition needs "field" (with equals, in, min, max, greaterThan or lessThan) or "scoreRatio"',
 };
 
+const titleOf = (error: ErrorObject): string | undefined => (error.parentSchema as { title?: string } | undefined)?.title;
+
+/**
+ * ajv reports, for a oneOf that fails, the errors of every alternative. Keep only those of the
+ * alternative the document means (it has that alternative's key), or one plain sentence when it
+ * means none of them.
+ */
 function schemaProblems(errors: ErrorObject[]): CriteriaProblem[] {
   let kept = errors;
   for (const error of errors) {
-    const alternative = /\$defs\/(\w+)\/oneOf$/.exec(error.schemaPath)?.[1];
-    if (error.keyword !== 'oneOf' || !alternative || !ALTERNATIVES[alternative]) continue;
-    const data = (error.data ?? {}) as Record<string, unknown>;
-    const chosen = ALTERNATIVES[alternative].find(([, key]) => typeof data === 'object' && key in data)?.[0];
-    const others = ALTERNATIVES[alternative].map(([definition]) => definition).filter((definition) => definition !== chosen);
-    const at = error.instancePath;
+    const alternatives = error.keyword === 'oneOf' ? ALTERNATIVES[titleOf(error) ?? ''] : undefined;
+    if (!alternatives) continue;
+    const data = error.data;
+    const chosen = data && typeof data === 'object' ? alternatives.find(([, key]) => key in data)?.[0] : undefined;
+    const titles = new Set(alternatives.map(([title]) => title));
     kept = kept.filter((other) => {
       if (other === error) return !chosen;
-      const near = other.instancePath === at || (other.instancePath.startsWith(`${at}/`) && !other.instancePath.slice(at.length + 1).includes('/'));
-      if (!near) return true;
-      if (!chosen) return false;
-      return !others.some((definition) => other.schemaPath.startsWith(`#/$defs/${definition}/`));
+      return !(other.instancePath === error.instancePath && titles.has(titleOf(other) ?? '') && titleOf(other) !== chosen);
     });
   }
   const problems = kept.map((error) => ({ pointer: error.instancePath, reason: phrase(error) }));
   return problems.filter((problem, i) => problems.findIndex((p) => p.pointer === problem.pointer && p.reason === problem.reason) === i);
 }
 
+const definitions = (): Record<string, { pattern?: string }> =>
+  (loadSchemas().find((candidate) => candidate.$id === CRITERIA_SCHEMA_ID)?.$defs ?? {}) as Record<string, { pattern?: string }>;
+const PATTERN_REASONS: Record<string, string> = {
+  [definitions().Duration?.pattern ?? '']: 'must be an ISO 8601 duration such as P90D, P1Y, P6M or PT12H',
+  [definitions().RequirementId?.pattern ?? '']: 'an id starts with a letter, then letters, digits, "_", "-" or "."',
+  [definitions().FieldPath?.pattern ?? '']: 'must be a dotted field path such as generated.scoreGiven',
+};
+
 function phrase(error: ErrorObject): string {
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
-    case 'oneOf': {
-      const alternative = /\$defs\/(\w+)\/oneOf$/.exec(error.schemaPath)?.[1] ?? '';
-      return NO_ALTERNATIVE[alternative] ?? 'matches none of the allowed shapes';
-    }
+    case 'oneOf':
+      return NO_ALTERNATIVE[titleOf(error) ?? ''] ?? 'matches none of the allowed shapes';
     case 'required':
       return `"${String(params.missingProperty)}" is required`;
     case 'additionalProperties':
@@ -92,12 +101,9 @@ function phrase(error: ErrorObject): string {
     case 'format':
       return 'must be a date-time such as 2025-09-01T00:00:00Z';
     case 'pattern':
-      if (error.schemaPath.includes('/Duration/')) return 'must be an ISO 8601 duration such as P90D, P1Y, P6M or PT12H';
-      if (error.schemaPath.includes('/RequirementId/')) return 'an id starts with a letter, then letters, digits, "_", "-" or "."';
-      if (error.schemaPath.includes('/FieldPath/')) return 'must be a dotted field path such as generated.scoreGiven';
-      return `must match ${String(params.pattern)}`;
+      return PATTERN_REASONS[String(params.pattern)] ?? `must match ${String(params.pattern)}`;
     case 'minProperties':
-      return 'must not be empty';
+      return titleOf(error) === 'FieldCondition' ? 'a condition on a field needs a test: equals, in, min, max, greaterThan or lessThan' : 'must not be empty';
     case 'minItems':
       return `needs at least ${String(params.limit)} item(s)`;
     case 'maxItems':
