@@ -111,3 +111,15 @@ export function loadContexts(): Record<string, object> {
     [CALIPER_CONTEXT_IRIS.v1p2]: JSON.parse(readFileSync(join(CONTEXT_DIR, 'caliper-v1p2.jsonld'), 'utf8')) as object,
   };
 }
+
+/**
+ * The value schema of each Kafka topic Badgestream writes (schemas/kafka/), registered in the
+ * schema registry under `<topic>-value` by every service that produces to the topic.
+ */
+export function loadKafkaValueSchemas(): { topic: string; schema: object }[] {
+  const read = (file: string) => JSON.parse(readFileSync(join(PACKAGE_ROOT, 'kafka', file), 'utf8')) as object;
+  return [
+    { topic: 'caliper.events', schema: read('caliper-event.value.schema.json') },
+    { topic: 'caliper.entities', schema: read('caliper-entity.value.schema.json') },
+  ];
+}

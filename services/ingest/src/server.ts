@@ -1,15 +1,12 @@
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { ContextChecker, EnvelopeInspector, createSchemaValidator } from '@badgestream/caliper';
-import { loadContexts } from '@badgestream/schemas';
+import { loadContexts, loadKafkaValueSchemas } from '@badgestream/schemas';
 import { loadProfileContexts } from '@badgestream/profile-open-badges';
 import {
   CachedAuthenticator,
   KafkaEventLog,
   MongoTenantDirectory,
-  TOPICS,
   badgestreamTopics,
   connectMongo,
   createKafka,
@@ -33,12 +30,6 @@ export interface RunningIngest {
   close(): Promise<void>;
 }
 
-const require = createRequire(import.meta.url);
-
-async function loadValueSchema(name: string): Promise<object> {
-  return JSON.parse(await readFile(require.resolve(`@badgestream/schemas/kafka/${name}`), 'utf8')) as object;
-}
-
 /** Wires the ingest service to Kafka, the schema registry and MongoDB, and starts listening. */
 export async function startIngest(config: IngestConfig, logger: Logger = createLogger('ingest', config.logLevel)): Promise<RunningIngest> {
   const metricsRegistry = createMetricsRegistry('ingest');
@@ -46,10 +37,7 @@ export async function startIngest(config: IngestConfig, logger: Logger = createL
   if (config.createTopics) await ensureTopics(kafka, badgestreamTopics(config.topicPartitions, config.topicReplicationFactor));
 
   const registry = createSchemaRegistry(config.schemaRegistryUrl);
-  const valueSchemaIds = await registerValueSchemas(registry, [
-    { topic: TOPICS.events, schema: await loadValueSchema('caliper-event.value.schema.json') },
-    { topic: TOPICS.entities, schema: await loadValueSchema('caliper-entity.value.schema.json') },
-  ]);
+  const valueSchemaIds = await registerValueSchemas(registry, loadKafkaValueSchemas());
 
   const mongo = await connectMongo(config.mongodbUri, { appName: 'badgestream-ingest' });
   const directory = new MongoTenantDirectory(mongo.db);
