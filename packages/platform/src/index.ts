@@ -14,3 +14,4 @@ export * from './kafka/consumer.js';
 export * from './kafka/dead-letters.js';
 export * from './http/auth.js';
 export * from './http/problem.js';
+export * from './mongo/criteria-definitions.js';
