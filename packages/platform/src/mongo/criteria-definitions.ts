@@ -29,46 +29,52 @@ export class InvalidCriteriaError extends InvalidInputError {
 
 interface CriteriaDefinitionDoc extends CriteriaDefinition {
   _id: string;
-  /** The activation sequence number of the badge class when this version last became active. */
-  activation?: number;
 }
 
-interface ActivationCounterDoc {
+/** One entry of a badge class's activation log: the seq-th activation or retirement, of which version, when. */
+interface ActivationDoc {
   _id: string;
   tenant: string;
+  badgeClass: string;
   seq: number;
+  action: 'activate' | 'retire';
+  version: number;
+  at: Date;
 }
 
 const DUPLICATE_KEY = 11000;
 
 /**
  * Versioned criteria per tenant and badge class (collection `criteria_definitions`, `_id`
- * `<tenant>|<badge class>|<version>`). A version is stored as a draft, then activated; at most
- * one version of a badge class is meant to be active.
+ * `<tenant>|<badge class>|<version>`). A version is stored as a draft, then activated; one
+ * version of a badge class at most is in force.
  *
- * Activation without transactions: each activation takes the next number of the badge class's
- * sequence (collection `criteria_activations`), marks its version active with that number, and
- * only then retires the other active versions with a lower number. A crash between the writes
- * leaves two active versions at most; `active()` then takes the one activated last (the highest
- * number), which is the one the interrupted activation meant, and running the activation again
- * finishes it. Ordering by activation rather than by version makes a rollback (activating an
- * older version again) win too, and two concurrent activations can never leave none active.
+ * Without transactions, and on FerretDB 1.24 (SQLite), where concurrent `$inc` and conditional
+ * updates of one document are not atomic, the one write that decides which version is in force
+ * is an insert under a unique `_id`: each activation or retirement of an active version appends
+ * the next numbered entry to the badge class's log (collection `criteria_activations`). The
+ * version in force is the one the log's last activation names, unless a later entry retired it.
+ * `status` in `criteria_definitions` mirrors the log and is brought up to date right after the
+ * entry is written; every read here takes the in-force version from the log, so a crash between
+ * the two writes, or concurrent activations, never shows two active versions, nor none when one
+ * was activated. Activating or retiring again brings the mirror up to date.
  *
  * The root `$schema` of a document (an editor hint) is not stored: MongoDB field names cannot
  * start with `$`, and it says nothing about the criteria.
  */
 export class MongoCriteriaDefinitions {
   private readonly definitions: Collection<CriteriaDefinitionDoc>;
-  private readonly activations: Collection<ActivationCounterDoc>;
+  private readonly log: Collection<ActivationDoc>;
 
   constructor(db: Db) {
     this.definitions = db.collection<CriteriaDefinitionDoc>('criteria_definitions');
-    this.activations = db.collection<ActivationCounterDoc>('criteria_activations');
+    this.log = db.collection<ActivationDoc>('criteria_activations');
   }
 
   async init(): Promise<void> {
     await this.definitions.createIndex({ tenant: 1, badgeClass: 1, version: -1 });
     await this.definitions.createIndex({ status: 1 });
+    await this.log.createIndex({ tenant: 1, badgeClass: 1, seq: -1 });
   }
 
   /**
@@ -87,79 +93,125 @@ export class MongoCriteriaDefinitions {
     } catch (error) {
       if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
     }
-    const existing = await this.definitions.findOne({ _id: stored._id });
+    const existing = await this.get(tenant, badgeClass, version);
     if (!existing) throw new ConflictError(`version ${version} of ${badgeClass} is being stored concurrently; try again`);
-    if (canonicalJson(existing.criteria) === canonicalJson(criteria)) return { definition: toDefinition(existing), created: false };
+    if (canonicalJson(existing.criteria) === canonicalJson(criteria)) return { definition: existing, created: false };
     const latest = (await this.latest(tenant, badgeClass))?.version ?? version;
     throw new ConflictError(`version ${version} of ${badgeClass} is already stored with a different document; a stored version never changes: bump "version" to ${latest + 1}`);
   }
 
   /** Every version of every badge class of the tenant (or of one badge class), by badge class then version. */
   async list(tenant: string, filter: { badgeClass?: string } = {}): Promise<CriteriaDefinition[]> {
-    const docs = await this.definitions
-      .find({ tenant, ...(filter.badgeClass !== undefined ? { badgeClass: filter.badgeClass } : {}) })
-      .sort({ badgeClass: 1, version: 1 })
-      .toArray();
-    return docs.map(toDefinition);
+    const byBadgeClass = filter.badgeClass !== undefined ? { badgeClass: filter.badgeClass } : {};
+    const [docs, inForce] = await Promise.all([this.definitions.find({ tenant, ...byBadgeClass }).sort({ badgeClass: 1, version: 1 }).toArray(), this.inForce({ tenant, ...byBadgeClass })]);
+    return docs.map((doc) => withStatus(doc, inForce));
   }
 
   /** One version, or the highest stored version when none is given; undefined when there is none. */
   async get(tenant: string, badgeClass: string, version?: number): Promise<CriteriaDefinition | undefined> {
-    const doc = version === undefined ? await this.latest(tenant, badgeClass) : await this.definitions.findOne({ _id: definitionId(tenant, badgeClass, version) });
-    return doc ? toDefinition(doc) : undefined;
+    const [doc, inForce] = await Promise.all([
+      version === undefined ? this.latest(tenant, badgeClass) : this.definitions.findOne({ _id: definitionId(tenant, badgeClass, version) }),
+      this.inForce({ tenant, badgeClass }),
+    ]);
+    return doc ? withStatus(doc, inForce) : undefined;
   }
 
   /**
-   * Makes a version active and retires the version that was active before. Activating the
-   * active version again is harmless (and finishes an interrupted activation).
+   * Makes a stored version the one in force for its badge class, retiring the one in force
+   * before. `definition.status` is not 'active' only when a concurrent activation came later.
    */
   async activate(tenant: string, badgeClass: string, version: number): Promise<{ definition: CriteriaDefinition; retired: CriteriaDefinition[] }> {
-    const id = definitionId(tenant, badgeClass, version);
-    if (!(await this.definitions.findOne({ _id: id }))) throw notFound(tenant, badgeClass, version);
-    const counter = await this.activations.findOneAndUpdate(
-      { _id: `${tenant}|${badgeClass}` },
-      { $inc: { seq: 1 }, $setOnInsert: { tenant } },
-      { upsert: true, returnDocument: 'after' },
-    );
-    const seq = counter!.seq;
-    const now = new Date();
-    await this.definitions.updateOne({ _id: id }, { $set: { status: 'active', activatedAt: now }, $max: { activation: seq } });
-
-    const retired: CriteriaDefinition[] = [];
-    for (const other of await this.definitions.find({ tenant, badgeClass, status: 'active' }).toArray()) {
-      if (other._id === id || (other.activation ?? 0) >= seq) continue;
-      const after = await this.definitions.findOneAndUpdate(
-        { _id: other._id, status: 'active', activation: { $lt: seq } },
-        { $set: { status: 'retired', retiredAt: now } },
-        { returnDocument: 'after' },
-      );
-      if (after) retired.push(toDefinition(after));
-    }
-    // A concurrent activation with a higher number finished before this one marked its version
-    // active: that one wins, so this version steps back rather than stay active beside it.
-    const later = await this.definitions.find({ tenant, badgeClass, status: 'active', activation: { $gt: seq } }).limit(1).toArray();
-    if (later.length > 0) await this.definitions.updateOne({ _id: id, status: 'active', activation: seq }, { $set: { status: 'retired', retiredAt: now } });
-    return { definition: toDefinition((await this.definitions.findOne({ _id: id }))!), retired };
+    if (!(await this.definitions.findOne({ _id: definitionId(tenant, badgeClass, version) }))) throw notFound(tenant, badgeClass, version);
+    const before = (await this.inForce({ tenant, badgeClass })).get(badgeKey(tenant, badgeClass));
+    await this.append(tenant, badgeClass, 'activate', version);
+    await this.mirror(tenant, badgeClass);
+    const after = await this.list(tenant, { badgeClass });
+    return {
+      definition: after.find((d) => d.version === version)!,
+      retired: after.filter((d) => d.version === before && d.version !== version && d.status === 'retired'),
+    };
   }
 
-  /** Retires a version: an active one stops being applied, a draft is abandoned. Idempotent. */
+  /** Retires a version: the one in force stops being applied, a draft is abandoned. Idempotent. */
   async retire(tenant: string, badgeClass: string, version: number): Promise<CriteriaDefinition> {
-    const id = definitionId(tenant, badgeClass, version);
-    const current = await this.definitions.findOne({ _id: id });
+    const current = await this.get(tenant, badgeClass, version);
     if (!current) throw notFound(tenant, badgeClass, version);
-    if (current.status === 'retired') return toDefinition(current);
-    const after = await this.definitions.findOneAndUpdate({ _id: id }, { $set: { status: 'retired', retiredAt: new Date() } }, { returnDocument: 'after' });
-    return toDefinition(after!);
+    if (current.status === 'active') {
+      await this.append(tenant, badgeClass, 'retire', version);
+      await this.mirror(tenant, badgeClass);
+    } else if (current.status === 'draft') {
+      await this.definitions.updateOne({ _id: definitionId(tenant, badgeClass, version), status: 'draft' }, { $set: { status: 'retired', retiredAt: new Date() } });
+    }
+    return (await this.get(tenant, badgeClass, version))!;
   }
 
-  /** The criteria in force for each badge class of the tenant. */
+  /** The criteria in force for each badge class of the tenant, by badge class. */
   async active(tenant: string): Promise<CriteriaDefinition[]> {
-    return inForce(await this.definitions.find({ tenant, status: 'active' }).toArray());
+    return this.inForceDefinitions(await this.inForce({ tenant }), { tenant, status: 'active' });
   }
 
   /** The criteria in force for each badge class of every tenant: what the criteria consumer caches. */
   async activeForAllTenants(): Promise<CriteriaDefinition[]> {
-    return inForce(await this.definitions.find({ status: 'active' }).toArray());
+    return this.inForceDefinitions(await this.inForce({}), { status: 'active' });
+  }
+
+  /** The version in force per `<tenant>|<badge class>`, from the activation log. */
+  private async inForce(filter: { tenant?: string; badgeClass?: string }): Promise<Map<string, number>> {
+    const current = new Map<string, number>();
+    for (const entry of await this.log.find(filter).sort({ seq: 1 }).toArray()) {
+      const key = badgeKey(entry.tenant, entry.badgeClass);
+      if (entry.action === 'activate') current.set(key, entry.version);
+      else if (current.get(key) === entry.version) current.delete(key);
+    }
+    return current;
+  }
+
+  private async inForceDefinitions(inForce: Map<string, number>, mirrored: { tenant?: string; status: 'active' }): Promise<CriteriaDefinition[]> {
+    const found = new Map((await this.definitions.find(mirrored).toArray()).map((doc) => [doc._id, doc]));
+    const docs = await Promise.all(
+      [...inForce].map(async ([key, version]) => {
+        const id = `${key}|${version}`;
+        return found.get(id) ?? (await this.definitions.findOne({ _id: id }));
+      }),
+    );
+    return docs
+      .filter((doc): doc is CriteriaDefinitionDoc => doc !== null)
+      .map((doc) => withStatus(doc, inForce))
+      .sort((a, b) => compare(a.tenant, b.tenant) || compare(a.badgeClass, b.badgeClass));
+  }
+
+  /** Appends the next entry to the badge class's log; the unique `_id` makes concurrent appends take distinct numbers. */
+  private async append(tenant: string, badgeClass: string, action: ActivationDoc['action'], version: number): Promise<void> {
+    for (;;) {
+      const last = await this.log.find({ tenant, badgeClass }).sort({ seq: -1 }).limit(1).next();
+      const seq = (last?.seq ?? 0) + 1;
+      try {
+        await this.log.insertOne({ _id: `${badgeKey(tenant, badgeClass)}|${seq}`, tenant, badgeClass, seq, action, version, at: new Date() });
+        return;
+      } catch (error) {
+        if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      }
+    }
+  }
+
+  /**
+   * Brings `status` of the badge class's versions in line with the log, until a pass finds
+   * nothing to change: a concurrent activation that read the log before this one's entry may
+   * write after it, and its own next pass, or this one's, puts that right.
+   */
+  private async mirror(tenant: string, badgeClass: string): Promise<void> {
+    for (let pass = 0; pass < 10; pass++) {
+      const version = (await this.inForce({ tenant, badgeClass })).get(badgeKey(tenant, badgeClass));
+      const now = new Date();
+      let changed = false;
+      for (const doc of await this.definitions.find({ tenant, badgeClass }).toArray()) {
+        if (doc.version === version && doc.status !== 'active') await this.definitions.updateOne({ _id: doc._id }, { $set: { status: 'active', activatedAt: now } });
+        else if (doc.version !== version && doc.status === 'active') await this.definitions.updateOne({ _id: doc._id }, { $set: { status: 'retired', retiredAt: now } });
+        else continue;
+        changed = true;
+      }
+      if (!changed) return;
+    }
   }
 
   private latest(tenant: string, badgeClass: string): Promise<CriteriaDefinitionDoc | null> {
@@ -167,25 +219,20 @@ export class MongoCriteriaDefinitions {
   }
 }
 
-/** One active version per tenant and badge class: the one activated last, when an interrupted activation left two. */
-function inForce(docs: CriteriaDefinitionDoc[]): CriteriaDefinition[] {
-  const chosen = new Map<string, CriteriaDefinitionDoc>();
-  for (const doc of docs) {
-    const key = `${doc.tenant}|${doc.badgeClass}`;
-    const other = chosen.get(key);
-    if (!other || activatedLater(doc, other)) chosen.set(key, doc);
-  }
-  return [...chosen.values()].sort((a, b) => a.tenant.localeCompare(b.tenant) || a.badgeClass.localeCompare(b.badgeClass)).map(toDefinition);
+/** The definition with its status as the log says: active when in force, otherwise never active. */
+function withStatus(doc: CriteriaDefinitionDoc, inForce: Map<string, number>): CriteriaDefinition {
+  const active = inForce.get(badgeKey(doc.tenant, doc.badgeClass)) === doc.version;
+  const status: CriteriaStatus = active ? 'active' : doc.status === 'active' ? 'retired' : doc.status;
+  return { ...toDefinition(doc), status };
 }
 
-function activatedLater(a: CriteriaDefinitionDoc, b: CriteriaDefinitionDoc): boolean {
-  const [x, y] = [a.activation ?? 0, b.activation ?? 0];
-  return x !== y ? x > y : a.version > b.version;
+function badgeKey(tenant: string, badgeClass: string): string {
+  return `${tenant}|${badgeClass}`;
 }
 
 function definitionId(tenant: string, badgeClass: string, version: number): string {
   // Unambiguous: a tenant name has no '|', and the version is the digits after the last one.
-  return `${tenant}|${badgeClass}|${version}`;
+  return `${badgeKey(tenant, badgeClass)}|${version}`;
 }
 
 function notFound(tenant: string, badgeClass: string, version: number): NotFoundError {
@@ -197,10 +244,14 @@ function withoutSchemaHint(criteria: Criteria): Criteria {
   return rest;
 }
 
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** JSON with object keys sorted, so that key order does not make two equal documents differ. */
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => compare(a, b))) : v,
   );
 }
 
