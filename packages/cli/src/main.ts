@@ -16,6 +16,8 @@ import {
   type Scope,
 } from '@badgestream/platform';
 import { ingestOptions, loadIngestConfig, startIngest } from '@badgestream/ingest';
+import { criteriaOptions, loadCriteriaConfig, startCriteria } from '@badgestream/criteria-service';
+import { registerCriteriaCommands } from './criteria-commands.js';
 import { tailTopic } from './tail.js';
 
 const ENVIRONMENT_HELP = `
@@ -38,24 +40,18 @@ export function buildProgram(): Command {
     .addOption(new Option('--host <address>', 'address to bind (overrides INGEST_HOST)'))
     .addHelpText('after', ENVIRONMENT_HELP)
     .action(async (opts: { port?: number; host?: string }) => {
-      const config = loadIngestConfig({
-        ...process.env,
-        ...(opts.port !== undefined ? { INGEST_PORT: String(opts.port) } : {}),
-        ...(opts.host !== undefined ? { INGEST_HOST: opts.host } : {}),
-      });
-      const running = await startIngest(config);
-      const stop = (signal: string) => {
-        running.logger.info({ signal }, 'signal received');
-        running.close().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            running.logger.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      const config = loadIngestConfig(withOverrides(opts, 'INGEST'));
+      runUntilSignalled(await startIngest(config));
+    });
+  serve
+    .command('criteria')
+    .description('the criteria engine: a consumer group over caliper.events awarding and revoking badges, with its admin and progress API')
+    .addOption(new Option('--port <n>', 'port to listen on (overrides CRITERIA_PORT)').argParser(portNumber))
+    .addOption(new Option('--host <address>', 'address to bind (overrides CRITERIA_HOST)'))
+    .addHelpText('after', `\nConfiguration is read from the environment (defaults in brackets):\n${describeConfig(criteriaOptions)}\n`)
+    .action(async (opts: { port?: number; host?: string }) => {
+      const config = loadCriteriaConfig(withOverrides(opts, 'CRITERIA'));
+      runUntilSignalled(await startCriteria(config));
     });
 
   const tenants = program.command('tenants').description('manage tenants (one per issuing organisation)');
@@ -112,6 +108,8 @@ export function buildProgram(): Command {
       });
     });
 
+  registerCriteriaCommands(program);
+
   const events = program.command('events').description('look at what is in Kafka');
   events
     .command('tail')
@@ -160,6 +158,30 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+function withOverrides(opts: { port?: number; host?: string }, prefix: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...(opts.port !== undefined ? { [`${prefix}_PORT`]: String(opts.port) } : {}),
+    ...(opts.host !== undefined ? { [`${prefix}_HOST`]: opts.host } : {}),
+  };
+}
+
+/** Keeps a service running until SIGTERM or SIGINT, then closes it gracefully. */
+function runUntilSignalled(running: { logger: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }; close: () => Promise<void> }): void {
+  const stop = (signal: string) => {
+    running.logger.info({ signal }, 'signal received');
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        running.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
 
 async function withDirectory(work: (directory: MongoTenantDirectory) => Promise<void>): Promise<void> {

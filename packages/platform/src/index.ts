@@ -14,4 +14,6 @@ export * from './kafka/consumer.js';
 export * from './kafka/dead-letters.js';
 export * from './http/auth.js';
 export * from './http/problem.js';
+export * from './mongo/learner-progress.js';
+export * from './mongo/outbox.js';
 export * from './mongo/criteria-definitions.js';

@@ -1,0 +1,19 @@
+import { commonOptions, loadConfig, parse, type ConfigOf } from '@badgestream/platform';
+
+export const criteriaOptions = {
+  ...commonOptions,
+  host: { env: 'CRITERIA_HOST', description: 'address the criteria HTTP server binds (admin API, progress, /healthz, /readyz, /metrics)', default: '127.0.0.1', parse: parse.string },
+  port: { env: 'CRITERIA_PORT', description: 'port of the criteria HTTP server', default: 8082, parse: parse.integer(0, 65535) },
+  groupId: { env: 'CRITERIA_GROUP_ID', description: 'Kafka consumer group of the criteria consumers; instances in one group share the partitions', default: 'badgestream-criteria', parse: parse.string },
+  concurrency: { env: 'CRITERIA_PARTITIONS_CONCURRENTLY', description: 'partitions one instance processes at once', default: 2, parse: parse.integer(1, 64) },
+  criteriaRefreshMs: { env: 'CRITERIA_REFRESH_MS', description: 'how often active criteria are reloaded from MongoDB', default: 5000, parse: parse.integer(100, 3_600_000) },
+  authCacheTtlMs: { env: 'CRITERIA_AUTH_CACHE_TTL_MS', description: 'how long a token lookup is cached', default: 5000, parse: parse.integer(0, 3_600_000) },
+  instanceId: { env: 'CRITERIA_INSTANCE_ID', description: 'unique id of this instance, used in Kafka transactional ids of the outbox publisher', default: '', defaultLabel: 'hostname-pid', parse: parse.string },
+  createTopics: { env: 'KAFKA_CREATE_TOPICS', description: 'create missing topics at start', default: true, parse: parse.boolean },
+};
+
+export type CriteriaConfig = ConfigOf<typeof criteriaOptions>;
+
+export function loadCriteriaConfig(env: NodeJS.ProcessEnv = process.env): CriteriaConfig {
+  return loadConfig(criteriaOptions, env);
+}

@@ -1,0 +1,133 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express from 'express';
+import { loadKafkaValueSchemas } from '@badgestream/schemas';
+import {
+  CachedAuthenticator,
+  ConsumerRunner,
+  KafkaEventLog,
+  MongoCriteriaDefinitions,
+  MongoLearnerProgress,
+  MongoOutbox,
+  MongoTenantDirectory,
+  TOPICS,
+  badgestreamTopics,
+  connectMongo,
+  createKafka,
+  createLogger,
+  createMetricsRegistry,
+  createSchemaRegistry,
+  ensureTopics,
+  problem,
+  registerValueSchemas,
+  sendProblem,
+  type Logger,
+} from '@badgestream/platform';
+import { CachedActiveCriteria } from './active-criteria.js';
+import { createCriteriaAdminRouter } from './admin-app.js';
+import type { CriteriaConfig } from './config.js';
+import { OutboxDispatcher } from './dispatcher.js';
+import { CriteriaProcessor } from './processor.js';
+import { createProgressRouter } from './progress-routes.js';
+
+export interface RunningCriteria {
+  url: string;
+  port: number;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/**
+ * The criteria service: a consumer group over caliper.events that tracks each learner's
+ * progress in MongoDB and writes awards and revocations to an outbox; a dispatcher that
+ * publishes them as BadgeEvents; and an HTTP API for criteria administration and progress.
+ */
+export async function startCriteria(config: CriteriaConfig, logger: Logger = createLogger('criteria', config.logLevel)): Promise<RunningCriteria> {
+  const metrics = createMetricsRegistry('criteria');
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-criteria`, logger });
+  if (config.createTopics) await ensureTopics(kafka, badgestreamTopics(config.topicPartitions, config.topicReplicationFactor));
+  const registry = createSchemaRegistry(config.schemaRegistryUrl);
+  const valueSchemaIds = await registerValueSchemas(registry, loadKafkaValueSchemas());
+
+  const mongo = await connectMongo(config.mongodbUri, { appName: 'badgestream-criteria' });
+  const directory = new MongoTenantDirectory(mongo.db);
+  const definitions = new MongoCriteriaDefinitions(mongo.db);
+  const progress = new MongoLearnerProgress(mongo.db);
+  const outbox = new MongoOutbox(mongo.db);
+  await Promise.all([directory.init(), definitions.init(), progress.init(), outbox.init()]);
+
+  const eventLog = new KafkaEventLog({ kafka, valueSchemaIds, logger, metrics, producers: 1, instanceId: `criteria-${config.instanceId || `${process.pid}`}` });
+  await eventLog.connect();
+  const dispatcher = new OutboxDispatcher({ outbox, eventLog, logger, metrics });
+
+  const active = new CachedActiveCriteria(async () => (await definitions.activeForAllTenants()).map((d) => ({ tenant: d.tenant, criteria: d.criteria })), config.criteriaRefreshMs);
+  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, logger, metrics });
+  const runner = new ConsumerRunner({
+    kafka,
+    registry,
+    groupId: config.groupId,
+    topics: [TOPICS.events],
+    deadLetterTopic: TOPICS.eventsDeadLetters,
+    logger,
+    metrics,
+    concurrency: config.concurrency,
+    handleBatch: async (records) => {
+      const poisoned = await processor.handleBatch(records);
+      dispatcher.nudge();
+      return poisoned;
+    },
+  });
+
+  const authenticator = new CachedAuthenticator(directory, config.authCacheTtlMs);
+  let shuttingDown = false;
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    if (shuttingDown) return void res.status(503).json({ status: 'shutting down' });
+    try {
+      await Promise.all([eventLog.checkReady(), mongo.checkReady()]);
+      res.json({ status: 'ready', checks: { kafka: 'ok', mongodb: 'ok' } });
+    } catch (error) {
+      res.status(503).json({ status: 'not ready', reason: (error as Error).message });
+    }
+  });
+  app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics()));
+  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate() }));
+  app.use(
+    createProgressRouter({
+      progress,
+      outbox,
+      authenticator,
+      criteriaOf: async (tenant, badgeClass, version) => (await definitions.get(tenant, badgeClass, version))?.criteria,
+    }),
+  );
+  app.use((req, res) => sendProblem(res, problem(404, 'not-found', `No route for ${req.method} ${req.path}`)));
+
+  await runner.start();
+  dispatcher.start();
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host}:${port}`;
+  logger.info({ url, group: config.groupId }, 'criteria consumer and API running');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    logger,
+    close: () =>
+      (closing ??= (async () => {
+        shuttingDown = true;
+        await runner.stop();
+        await dispatcher.stop();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await eventLog.close();
+        await mongo.close();
+        logger.info('criteria stopped');
+      })()),
+  };
+}

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoCriteriaDefinitions, TOPICS } from '@badgestream/platform';
+import { loadCriteriaConfig, startCriteria, type RunningCriteria } from '@badgestream/criteria-service';
+import { CALIPER_V1P2, endOffsets, envelopeOf, eventId, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
+import { requireStack } from '../support/stack.js';
+
+let h: IngestHarness;
+let criteria: RunningCriteria;
+const badgeClass = `https://issuer.example/badges/${uniqueName('python-basics')}`;
+const quiz = (n: number) => `https://example.edu/terms/2026/courses/7/sections/1/quizzes/${n}`;
+
+function graded(learner: string, quizNumber: number, score: number, eventTime: string) {
+  const attempt = `${learner}/quizzes/${quizNumber}/attempts/1`;
+  return {
+    '@context': CALIPER_V1P2,
+    id: eventId(),
+    type: 'GradeEvent',
+    profile: 'GradingProfile',
+    actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
+    action: 'Graded',
+    object: { id: attempt, type: 'Attempt', assignee: { id: learner, type: 'Person' }, assignable: { id: quiz(quizNumber), type: 'Assessment' }, count: 1 },
+    generated: { id: `${attempt}/score`, type: 'Score', attempt, maxScore: 10, scoreGiven: score },
+    eventTime,
+  };
+}
+
+beforeAll(async () => {
+  const stack = await requireStack();
+  h = await startIngestHarness();
+  const definitions = new MongoCriteriaDefinitions(h.mongo.db);
+  await definitions.init();
+  await definitions.put(h.tenant, {
+    badgeClass,
+    version: 1,
+    name: 'Python Basics',
+    requirement: { id: 'quizzes', description: 'pass any 3 quizzes with 70%', match: { type: 'GradeEvent', action: 'Graded' }, where: [{ scoreRatio: { min: 0.7 } }], latestBy: 'object.assignable.id', atLeast: 3 },
+    whenUnmet: 'revoke',
+  });
+  await definitions.activate(h.tenant, badgeClass, 1);
+  // A new group starts at the oldest record; this test cares only about what it posts, so the
+  // group starts at the end of the topic instead of replaying what earlier suites wrote.
+  const groupId = uniqueName('criteria-test');
+  const admin = h.kafka.admin();
+  await admin.connect();
+  const ends = await endOffsets(h.kafka, TOPICS.events);
+  await admin.setOffsets({ groupId, topic: TOPICS.events, partitions: [...ends].map(([partition, offset]) => ({ partition, offset })) });
+  await admin.disconnect();
+  const config = loadCriteriaConfig({
+    KAFKA_BROKERS: stack.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
+    MONGODB_URI: stack.mongodbUri,
+    CRITERIA_PORT: '0',
+    CRITERIA_GROUP_ID: groupId,
+    CRITERIA_INSTANCE_ID: uniqueName('criteria'),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  });
+  criteria = await startCriteria(config);
+});
+
+afterAll(async () => {
+  await criteria?.close();
+  await h?.close();
+});
+
+async function progressOf(learner: string) {
+  const r = await fetch(`${criteria.url}/progress?learner=${encodeURIComponent(learner)}`, { headers: { authorization: `Bearer ${h.tokens.reader}` } });
+  expect(r.status).toBe(200);
+  return (await r.json()) as { badges: { badgeClass: string; met: boolean; award: { awardId: string } | null; provenance: unknown }[]; effects: { kind: string; awardId: string; status: string }[] };
+}
+
+async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`not reached in ${timeoutMs} ms: ${JSON.stringify(value).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+describe('the criteria service on the real stack', () => {
+  it('awards once when criteria are met, ignores redelivered events, and revokes after a regrade', async () => {
+    const learner = `https://example.edu/users/${uniqueName('ada')}`;
+    const from = await endOffsets(h.kafka, TOPICS.events);
+    const events = [graded(learner, 1, 8, '2026-10-01T10:00:00.000Z'), graded(learner, 2, 9, '2026-10-08T10:00:00.000Z'), graded(learner, 3, 7, '2026-10-15T10:00:00.000Z')];
+    expect((await h.post(envelopeOf(events))).status).toBe(200);
+    // The same events again, as a sensor retrying would send them.
+    expect((await h.post(envelopeOf(events))).status).toBe(200);
+
+    const awarded = await until(() => progressOf(learner), (p) => p.badges[0]?.award !== null && p.badges[0]?.award !== undefined);
+    expect(awarded.badges).toHaveLength(1);
+    expect(awarded.badges[0]).toMatchObject({ badgeClass, met: true });
+    expect(JSON.stringify(awarded.badges[0]!.provenance)).toContain(events[2]!.id);
+    const awardId = awarded.badges[0]!.award!.awardId;
+
+    const mine = (rs: DecodedRecord[]) => rs.filter((r) => r.headers['badgestream-tenant'] === h.tenant && r.value.type === 'BadgeEvent');
+    const demonstrated = mine(await readFrom(h.kafka, h.registry, TOPICS.events, from, (rs) => mine(rs).length >= 1));
+    expect(demonstrated).toHaveLength(1);
+    expect(demonstrated[0]!.value).toMatchObject({ action: 'Demonstrated', object: badgeClass, actor: { id: learner, type: 'Person' } });
+    expect(demonstrated[0]!.key).toBe(`${h.tenant}|${learner}`);
+
+    // A regrade of quiz 3 below 70%: only two quizzes pass now, and the policy says revoke.
+    expect((await h.post(envelopeOf([graded(learner, 3, 5, '2026-10-20T10:00:00.000Z')]))).status).toBe(200);
+    const revoked = await until(() => progressOf(learner), (p) => p.badges[0]?.award === null);
+    expect(revoked.badges[0]!.met).toBe(false);
+    expect(revoked.effects.map((e) => e.kind)).toEqual(['award', 'revoke']);
+    expect(new Set(revoked.effects.map((e) => e.awardId))).toEqual(new Set([awardId]));
+    const both = mine(await readFrom(h.kafka, h.registry, TOPICS.events, from, (rs) => mine(rs).length >= 2));
+    expect(both.map((r) => r.value.action)).toEqual(['Demonstrated', 'Revoked']);
+    expect(both[1]!.value).toMatchObject({ object: { type: 'Assertion', badge: badgeClass, revoked: true } });
+  });
+
+  it('refuses progress to a key without reader or admin scope, and needs the learner', async () => {
+    expect((await fetch(`${criteria.url}/progress?learner=x`, { headers: { authorization: `Bearer ${h.tokens.sensor}` } })).status).toBe(403);
+    expect((await fetch(`${criteria.url}/progress?learner=x`)).status).toBe(401);
+    expect((await fetch(`${criteria.url}/progress`, { headers: { authorization: `Bearer ${h.tokens.reader}` } })).status).toBe(400);
+  });
+});
