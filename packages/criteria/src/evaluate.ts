@@ -169,17 +169,15 @@ function countableEvents(compiled: CompiledCriteria, facts: readonly Fact[]) {
     }
     let voidUntil = -Infinity;
     const voiding: string[] = [];
+    if (leaf.penalties.length) voidedBy.set(leaf.id, voiding);
     for (const penalty of leaf.penalties) {
       const seen = penaltyEvents.get(penalty);
       if (!seen) continue;
       voidUntil = Math.max(voidUntil, seen.at);
       voiding.push(...seen.ids);
     }
-    voidedBy.set(leaf.id, voiding);
-    contributions.set(
-      leaf.id,
-      list.filter((c) => c.fact.at >= leaf.after && c.fact.at < leaf.before && c.fact.at > voidUntil),
-    );
+    const bounded = leaf.after !== -Infinity || leaf.before !== Infinity || voidUntil !== -Infinity;
+    contributions.set(leaf.id, bounded ? list.filter((c) => c.fact.at >= leaf.after && c.fact.at < leaf.before && c.fact.at > voidUntil) : list);
   }
   return { contributions, voidedBy };
 }
@@ -228,16 +226,15 @@ function countLeaf(leaf: CompiledLeaf, contributions: Contribution[], after: num
 function combine(node: CompiledNode, leaves: Map<string, LeafResult>): NodeResult {
   if (node.kind === 'leaf') {
     const result = leaves.get(node.id)!;
-    return { met: result.met, metAt: result.metAt, leaves: [node.id] };
+    return { met: result.met, metAt: result.metAt, leaves: result.met ? [node.id] : [] };
   }
   const children = node.children.map((child) => combine(child, leaves));
-  if (node.kind === 'all') {
-    const met = children.every((c) => c.met);
-    return { met, metAt: met ? Math.max(...children.map((c) => c.metAt)) : Infinity, leaves: children.flatMap((c) => c.leaves) };
-  }
-  const needed = node.kind === 'atLeast' ? node.atLeast : 1;
+  const needed = node.kind === 'all' ? children.length : node.kind === 'atLeast' ? node.atLeast : 1;
+  const met = children.filter((c) => c.met);
+  if (met.length < needed) return { met: false, metAt: Infinity, leaves: [] };
   // The earliest met children win; ties go to the one listed first (the sort is stable).
-  const earliest = children.filter((c) => c.met).sort((a, b) => a.metAt - b.metAt).slice(0, needed);
-  if (earliest.length < needed) return { met: false, metAt: Infinity, leaves: children.flatMap((c) => c.leaves) };
-  return { met: true, metAt: earliest[needed - 1]!.metAt, leaves: earliest.flatMap((c) => c.leaves) };
+  const earliest = met.length === needed ? met : met.sort((a, b) => a.metAt - b.metAt).slice(0, needed);
+  let metAt = -Infinity;
+  for (const child of earliest) metAt = Math.max(metAt, child.metAt);
+  return { met: true, metAt, leaves: earliest.flatMap((c) => c.leaves) };
 }
