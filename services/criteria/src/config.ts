@@ -6,6 +6,12 @@ export const criteriaOptions = {
   port: { env: 'CRITERIA_PORT', description: 'port of the criteria HTTP server', default: 8082, parse: parse.integer(0, 65535) },
   groupId: { env: 'CRITERIA_GROUP_ID', description: 'Kafka consumer group of the criteria consumers; instances in one group share the partitions', default: 'badgestream-criteria', parse: parse.string },
   concurrency: { env: 'CRITERIA_PARTITIONS_CONCURRENTLY', description: 'partitions one instance processes at once', default: 2, parse: parse.integer(1, 64) },
+  sessionTimeoutMs: {
+    env: 'CRITERIA_SESSION_TIMEOUT_MS',
+    description: 'how long the group waits for an instance that stopped heartbeating before moving its partitions (broker minimum 6000)',
+    default: 10_000,
+    parse: parse.integer(1000, 300_000),
+  },
   criteriaRefreshMs: { env: 'CRITERIA_REFRESH_MS', description: 'how often active criteria are reloaded from MongoDB', default: 5000, parse: parse.integer(100, 3_600_000) },
   authCacheTtlMs: { env: 'CRITERIA_AUTH_CACHE_TTL_MS', description: 'how long a token lookup is cached', default: 5000, parse: parse.integer(0, 3_600_000) },
   instanceId: { env: 'CRITERIA_INSTANCE_ID', description: 'unique id of this instance, used in Kafka transactional ids of the outbox publisher', default: '', defaultLabel: 'hostname-pid', parse: parse.string },

@@ -71,6 +71,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
     logger,
     metrics,
     concurrency: config.concurrency,
+    sessionTimeoutMs: config.sessionTimeoutMs,
     handleBatch: async (records) => {
       const poisoned = await processor.handleBatch(records);
       dispatcher.nudge();

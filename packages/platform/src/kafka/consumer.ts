@@ -38,6 +38,11 @@ export interface ConsumerRunnerOptions {
   handleBatch: (records: ConsumedRecord[]) => Promise<PoisonedRecord[]>;
   /** Partitions processed at once (kafkajs partitionsConsumedConcurrently). */
   concurrency?: number;
+  /**
+   * How long the group waits for a member that stopped heartbeating (a killed process) before
+   * giving its partitions to the others; the broker's minimum is 6 s by default.
+   */
+  sessionTimeoutMs?: number;
 }
 
 export const DLQ_HEADERS = {
@@ -66,7 +71,15 @@ export class ConsumerRunner {
   private readonly lag: Gauge<'topic' | 'partition'>;
 
   constructor(private readonly options: ConsumerRunnerOptions) {
-    this.consumer = options.kafka.consumer({ groupId: options.groupId, readUncommitted: false, allowAutoTopicCreation: false });
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      sessionTimeout,
+      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 5)),
+      rebalanceTimeout: Math.max(sessionTimeout, 15_000),
+    });
     this.dlqProducer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     const labels = { registers: [options.metrics] };
     this.applied = new Counter({ name: 'badgestream_consumer_records_total', help: 'Records handled and committed', labelNames: ['topic'], ...labels });

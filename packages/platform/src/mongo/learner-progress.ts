@@ -20,6 +20,7 @@ export interface StoredProgress {
 }
 
 const DUPLICATE_KEY = 11000;
+const LOOKUP_CONCURRENCY = 16;
 
 export function progressKey(tenant: string, learner: string, badgeClass: string, criteriaVersion: number): string {
   return `${tenant}|${learner}|${badgeClass}|${criteriaVersion}`;
@@ -44,8 +45,13 @@ export class MongoLearnerProgress {
 
   async getMany(keys: readonly string[]): Promise<Map<string, StoredProgress>> {
     const found = new Map<string, StoredProgress>();
-    if (keys.length === 0) return found;
-    for (const doc of await this.docs.find({ _id: { $in: [...new Set(keys)] } }).toArray()) found.set(doc._id, { rev: doc.rev, progress: doc.progress });
+    // One lookup by _id per key, a few at a time: FerretDB answers _id equality from an index
+    // but scans the collection for $in.
+    const unique = [...new Set(keys)];
+    for (let i = 0; i < unique.length; i += LOOKUP_CONCURRENCY) {
+      const docs = await Promise.all(unique.slice(i, i + LOOKUP_CONCURRENCY).map((_id) => this.docs.findOne({ _id })));
+      for (const doc of docs) if (doc) found.set(doc._id, { rev: doc.rev, progress: doc.progress });
+    }
     return found;
   }
 
