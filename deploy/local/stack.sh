@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Badgestream local stack without Docker: Kafka (KRaft, one node), Apicurio Registry 3 and
-# FerretDB (MongoDB wire protocol, SQLite backend) as local processes on 127.0.0.1.
+# Badgestream local stack without Docker: Kafka (KRaft, one node), Apicurio Registry 3, a private
+# PostgreSQL cluster and FerretDB (MongoDB wire protocol, on that PostgreSQL; FERRETDB_HANDLER=sqlite
+# for the older SQLite backend) as local processes on 127.0.0.1.
 #
 #   bash deploy/local/stack.sh up|down|status|env
-#   bash deploy/local/stack.sh start|stop|restart <kafka|registry|ferretdb>
+#   bash deploy/local/stack.sh start|stop|restart <kafka|registry|postgres|ferretdb>
 #   bash deploy/local/stack.sh logs <component>      # tail -f its log
 #   bash deploy/local/stack.sh reset                 # down, then delete .stack/data
 #   bash deploy/local/stack.sh install               # only download/build what is missing
@@ -36,13 +37,26 @@ REGISTRY_PORT=${REGISTRY_PORT:-8081}
 REGISTRY_MANAGEMENT_PORT=${REGISTRY_MANAGEMENT_PORT:-9000}
 MONGODB_PORT=${MONGODB_PORT:-27017}
 MONGODB_DATABASE=${MONGODB_DATABASE:-badgestream}
+POSTGRES_PORT=${POSTGRES_PORT:-54329}
+
+# FerretDB's backend: pg (default; the private PostgreSQL cluster, component `postgres`) or sqlite.
+case "${FERRETDB_HANDLER:-pg}" in
+  pg | postgres | postgresql) FERRETDB_HANDLER=pg ;;
+  sqlite) FERRETDB_HANDLER=sqlite ;;
+  *) printf '[stack] ERROR: FERRETDB_HANDLER=%s: expected pg or sqlite\n' "$FERRETDB_HANDLER" >&2; exit 1 ;;
+esac
+# The superuser and database FerretDB uses inside that cluster (trust auth, loopback only).
+POSTGRES_SUPERUSER=postgres
+POSTGRES_DATABASE=ferretdb
+FERRETDB_POSTGRESQL_URL=postgres://$POSTGRES_SUPERUSER@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DATABASE
 
 STACK_TIMEOUT=${STACK_TIMEOUT:-180}
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
 REGISTRY_HEAP_OPTS=${REGISTRY_HEAP_OPTS:--Xms64m -Xmx512m}
 
-COMPONENTS=(kafka registry ferretdb)
+# In start order; `down` stops in reverse (ferretdb first, then postgres, registry, kafka).
+COMPONENTS=(kafka registry postgres ferretdb)
 
 LOG_DIR=$STACK_DIR/logs
 RUN_DIR=$STACK_DIR/run
@@ -74,6 +88,7 @@ canonical_component() {
   case "${1:-}" in
     kafka) echo kafka ;;
     registry | apicurio | schema-registry) echo registry ;;
+    postgres | postgresql | pg) echo postgres ;;
     ferretdb | mongodb | mongo) echo ferretdb ;;
     *) die "unknown component '${1:-}' (expected one of: ${COMPONENTS[*]})" ;;
   esac
@@ -89,6 +104,9 @@ signature() {
   case "$1" in
     kafka | registry) echo "-Dbadgestream.stack=$1:$STACK_DIR" ;;
     ferretdb) echo "--state-dir=$DATA_DIR/ferretdb-state" ;;
+    # The postmaster keeps its command line (its children retitle themselves); the trailing space
+    # is the argument separator of cmdline_of, so data/postgres2 would not match.
+    postgres) echo "-D $DATA_DIR/postgres " ;;
   esac
 }
 
@@ -135,6 +153,7 @@ ports_of() {
       fi
       ;;
     ferretdb) echo "MONGODB_PORT=$MONGODB_PORT" ;;
+    postgres) echo "POSTGRES_PORT=$POSTGRES_PORT" ;;
   esac
 }
 
@@ -275,6 +294,62 @@ install_ferretdb() {
   "$FERRETDB_HOME/bin/ferretdb" --version >/dev/null || die "ferretdb: the built binary does not run"
   rm -rf "$build"
   echo "$key" >"$FERRETDB_HOME/.badgestream-stamp"
+}
+
+# PostgreSQL comes from the system (Debian's `postgresql` package), not from the cache: the server
+# binaries live in /usr/lib/postgresql/<major>/bin, which is not on PATH. POSTGRES_BINDIR overrides.
+postgres_bindir() {
+  local dir candidates=()
+  if [[ -n ${POSTGRES_BINDIR:-} ]]; then
+    candidates=("$POSTGRES_BINDIR")
+  else
+    # Newest major first (sorted on the version folder), then whatever pg_config names.
+    mapfile -t candidates < <(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -V -r)
+    if command -v pg_config >/dev/null 2>&1; then
+      candidates+=("$(pg_config --bindir 2>/dev/null || true)")
+    fi
+  fi
+  for dir in "${candidates[@]}"; do
+    if [[ -n $dir && -x $dir/postgres && -x $dir/initdb && -x $dir/pg_isready && -x $dir/psql ]]; then
+      echo "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
+
+postgres_version() { "$1/postgres" --version 2>/dev/null | awk '{ print $3 }'; }
+
+APT_UPDATED=
+apt_install() {
+  local log=$LOG_DIR/install.log
+  if [[ -z $APT_UPDATED ]]; then
+    apt-get update -qq >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get update failed; see $log"; }
+    APT_UPDATED=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1 ||
+    { tail -n 20 "$log" >&2; die "apt-get install $* failed; see $log"; }
+}
+
+install_postgres() {
+  local dropin=/etc/postgresql-common/createcluster.d/badgestream.conf
+  postgres_bindir >/dev/null && return 0
+  [[ -z ${POSTGRES_BINDIR:-} ]] || die "postgres: POSTGRES_BINDIR=$POSTGRES_BINDIR lacks postgres, initdb, pg_isready or psql"
+  if ((EUID != 0)) || ! command -v apt-get >/dev/null 2>&1; then
+    die "postgres: no PostgreSQL server found (looked for /usr/lib/postgresql/*/bin/postgres and \`pg_config --bindir\`). Install Debian's package 'postgresql' (sudo apt-get install postgresql), or set POSTGRES_BINDIR to a folder with postgres, initdb, pg_isready and psql, or run FerretDB on SQLite with FERRETDB_HANDLER=sqlite"
+  fi
+  # Debian's package creates and starts a system cluster `main` on 5432 when postgresql-common is
+  # installed fresh. The stack never uses it (its own cluster is on POSTGRES_PORT), so ask
+  # postgresql-common not to create it (createcluster.conf includes createcluster.d/*.conf).
+  if [[ ! -e /etc/postgresql-common/createcluster.conf && ! -e $dropin ]]; then
+    mkdir -p "${dropin%/*}"
+    printf '%s\n' "# Written by Badgestream's deploy/local/stack.sh when it installed PostgreSQL: its local" \
+      "# stack runs a private cluster, so no system 'main' cluster on 5432. Delete to get the default." \
+      "create_main_cluster = false" >"$dropin"
+  fi
+  say "postgres: no PostgreSQL server found; installing Debian's package 'postgresql' (apt-get, log in $LOG_DIR/install.log)"
+  apt_install postgresql
+  postgres_bindir >/dev/null || die "postgres: 'postgresql' installed, but still no /usr/lib/postgresql/*/bin/postgres"
 }
 
 install_component() { "install_$1"; }
@@ -452,11 +527,120 @@ registry_ready() {
     curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null
 }
 
+# PostgreSQL refuses to run as root. As root (CI) the cluster runs as POSTGRES_OS_USER (default
+# `postgres`, the system user Debian's package creates) through setpriv, which execs (no extra
+# process: the recorded pid is the postmaster's); as anyone else it runs as that user. Either way
+# .stack/data/postgres and the socket folder .stack/run/postgres belong to the user it runs as.
+PG_USER=
+PG_AS=()
+postgres_user() {
+  [[ -n $PG_USER ]] && return 0
+  if ((EUID == 0)); then
+    PG_USER=${POSTGRES_OS_USER:-postgres}
+    [[ $PG_USER != root ]] || die "postgres: PostgreSQL refuses to run as root; set POSTGRES_OS_USER to an unprivileged user"
+    id -u "$PG_USER" >/dev/null 2>&1 ||
+      die "postgres: running as root, and there is no user '$PG_USER' to run PostgreSQL as (it refuses root). Install Debian's package 'postgresql' (it creates that user) or set POSTGRES_OS_USER to an unprivileged user"
+    need setpriv "util-linux: runs PostgreSQL as $PG_USER when the stack runs as root"
+    PG_AS=(setpriv --reuid="$(id -u "$PG_USER")" --regid="$(id -g "$PG_USER")" --init-groups --reset-env --)
+  else
+    PG_USER=$(id -un)
+    PG_AS=()
+  fi
+}
+
+start_postgres() {
+  local bindir data=$DATA_DIR/postgres sock=$RUN_DIR/postgres owner major socket_dirs
+  bindir=$(postgres_bindir) || install_postgres
+  bindir=$(postgres_bindir) || die "postgres: no PostgreSQL server binaries"
+  postgres_user
+  mkdir -p "$data" "$sock"
+  if ((EUID == 0)); then
+    owner=$(stat -c %U "$data")
+    if [[ $owner != "$PG_USER" ]]; then
+      [[ -z $(ls -A "$data") ]] ||
+        die "postgres: $data belongs to $owner, not $PG_USER (POSTGRES_OS_USER); chown -R it, or delete it (npm run stack:reset)"
+      chown "$PG_USER:" "$data"
+    fi
+    chown "$PG_USER:" "$sock"
+  else
+    owner=$(stat -c %U "$data")
+    [[ $owner == "$PG_USER" ]] ||
+      die "postgres: $data belongs to $owner (the stack ran as root before); run the stack as root, or delete .stack/data as root"
+  fi
+  chmod 700 "$data"
+  chmod 755 "$sock"
+  "${PG_AS[@]}" test -w "$data" -a -w "$sock" ||
+    die "postgres: user $PG_USER cannot reach $data: every folder above it needs o+x (e.g. chmod o+x on the parents of $STACK_DIR), or set BADGESTREAM_STACK_DIR to a folder $PG_USER can reach"
+  major=$("$bindir/postgres" --version | awk '{ split($NF, v, "."); print v[1] }')
+  if [[ ! -f $data/PG_VERSION ]]; then
+    say "postgres: initdb $data (PostgreSQL $(postgres_version "$bindir"), as $PG_USER, superuser $POSTGRES_SUPERUSER, trust on 127.0.0.1 and the socket only)"
+    (cd "$STACK_DIR" && "${PG_AS[@]}" "$bindir/initdb" -D "$data" -U "$POSTGRES_SUPERUSER" --auth=trust --encoding=UTF8 --locale=C) \
+      >"$LOG_DIR/postgres-initdb.log" 2>&1 || {
+      tail -n 20 "$LOG_DIR/postgres-initdb.log" >&2 || true
+      die "postgres: initdb failed, see $LOG_DIR/postgres-initdb.log"
+    }
+    # Trust, but only for the socket and the loopback addresses (it listens on 127.0.0.1 only).
+    printf '%s\n' "# Badgestream local stack (deploy/local/stack.sh): trust, local connections only." \
+      "local all all               trust" \
+      "host  all all 127.0.0.1/32  trust" \
+      "host  all all ::1/128       trust" |
+      "${PG_AS[@]}" sh -c 'cat >"$1"' sh "$data/pg_hba.conf"
+  elif [[ $(<"$data/PG_VERSION") != "$major" ]]; then
+    die "postgres: $data holds a PostgreSQL $(<"$data/PG_VERSION") cluster, the server found is $major ($bindir). Set POSTGRES_BINDIR to a $(<"$data/PG_VERSION") server, or delete the data (npm run stack:reset)"
+  fi
+  # A Unix socket path is limited to 107 bytes; past that the cluster is reached over TCP only.
+  socket_dirs=$sock
+  if ((${#sock} + 20 > 107)); then
+    say "postgres: $sock is too long for a Unix socket; TCP only"
+    socket_dirs=
+  fi
+  rotate_log postgres
+  # Settings on the command line (they override postgresql.conf), sized for a 2-core dev machine.
+  spawn postgres "${PG_AS[@]}" "$bindir/postgres" -D "$data" \
+    -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" -c unix_socket_directories="$socket_dirs" \
+    -c shared_buffers=128MB -c max_connections=100 -c work_mem=4MB -c maintenance_work_mem=64MB \
+    -c max_wal_size=256MB -c huge_pages=off -c cluster_name=badgestream \
+    -c log_line_prefix='%m [%p] ' -c log_timezone=UTC
+}
+
+postgres_ready() {
+  local bindir
+  bindir=$(postgres_bindir) || return 1
+  "$bindir/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U "$POSTGRES_SUPERUSER" -d postgres -t 2 >/dev/null 2>&1
+}
+
+postgres_psql() {
+  local bindir
+  bindir=$(postgres_bindir) || return 1
+  PGCONNECT_TIMEOUT=5 "$bindir/psql" -X -q -t -A -v ON_ERROR_STOP=1 \
+    -h 127.0.0.1 -p "$POSTGRES_PORT" -U "$POSTGRES_SUPERUSER" "$@"
+}
+
+# The database FerretDB keeps its collections in (created on first use).
+ensure_ferretdb_database() {
+  owned_pid postgres >/dev/null && postgres_ready ||
+    die "ferretdb: FERRETDB_HANDLER=pg needs the postgres component running and ready (bash deploy/local/stack.sh start postgres), or FERRETDB_HANDLER=sqlite"
+  if [[ $(postgres_psql -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DATABASE'") != 1 ]]; then
+    say "postgres: creating database $POSTGRES_DATABASE"
+    postgres_psql -d postgres -c "CREATE DATABASE $POSTGRES_DATABASE" >/dev/null ||
+      die "postgres: could not create database $POSTGRES_DATABASE"
+  fi
+}
+
 start_ferretdb() {
-  mkdir -p "$DATA_DIR/ferretdb" "$DATA_DIR/ferretdb-state"
+  local backend
+  mkdir -p "$DATA_DIR/ferretdb-state"
+  if [[ $FERRETDB_HANDLER == pg ]]; then
+    ensure_ferretdb_database
+    backend=(--handler=pg --postgresql-url="$FERRETDB_POSTGRESQL_URL")
+  else
+    mkdir -p "$DATA_DIR/ferretdb"
+    backend=(--handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/")
+  fi
   rotate_log ferretdb
+  echo "$FERRETDB_HANDLER" >"$RUN_DIR/ferretdb.handler"
   spawn ferretdb "$FERRETDB_HOME/bin/ferretdb" \
-    --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/" \
+    "${backend[@]}" \
     --listen-addr="127.0.0.1:$MONGODB_PORT" \
     "$(signature ferretdb)" \
     --telemetry=disable --debug-addr=- --log-level=warn
@@ -501,11 +685,29 @@ needs_start() {
 # ----------------------------------------------------------------------------------------------
 # Commands.
 
+# The components `up` manages: postgres only when FerretDB runs on it.
+wanted_components() {
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    [[ $c == postgres && $FERRETDB_HANDLER != pg ]] && continue
+    echo "$c"
+  done
+}
+
+# `up` leaves a running FerretDB alone; say so when it runs on the other backend.
+check_ferretdb_handler() {
+  local running=$RUN_DIR/ferretdb.handler
+  owned_pid ferretdb >/dev/null && [[ -f $running && $(<"$running") != "$FERRETDB_HANDLER" ]] &&
+    say "ferretdb: WARNING: running on $(<"$running"), FERRETDB_HANDLER=$FERRETDB_HANDLER; \`bash deploy/local/stack.sh restart ferretdb\` to switch"
+  return 0
+}
+
 cmd_up() {
-  local t0 c build_pid="" to_start=()
+  local t0 c build_pid="" to_start=() ready_said=""
   t0=$(now)
   prepare_dirs
-  for c in "${COMPONENTS[@]}"; do
+  check_ferretdb_handler
+  for c in $(wanted_components); do
     if needs_start "$c"; then
       check_ports_free "$c"
       to_start+=("$c")
@@ -522,7 +724,7 @@ cmd_up() {
     install_ferretdb >"$LOG_DIR/ferretdb-build.log" 2>&1 &
     build_pid=$!
   fi
-  for c in kafka registry; do
+  for c in postgres kafka registry; do
     [[ " ${to_start[*]} " == *" $c "* ]] || continue
     install_component "$c"
     say "$c: starting"
@@ -534,11 +736,18 @@ cmd_up() {
       tail -n 20 "$LOG_DIR/ferretdb-build.log" >&2 || true
       die "ferretdb: build failed, see $LOG_DIR/ferretdb-build.log"
     fi
+    # FerretDB on pg needs its database, so postgres must be ready first.
+    if [[ -n ${started_at[postgres]:-} ]]; then
+      wait_ready postgres "${started_at[postgres]}"
+      say "postgres: ready ($(($(now) - ${started_at[postgres]}))s after start)"
+      ready_said=postgres
+    fi
     say "ferretdb: starting"
     started_at[ferretdb]=$(now)
     start_ferretdb
   fi
   for c in "${to_start[@]}"; do
+    [[ $c == "$ready_said" ]] && continue
     wait_ready "$c" "${started_at[$c]}"
     say "$c: ready ($(($(now) - ${started_at[$c]}))s after start)"
   done
@@ -551,6 +760,10 @@ cmd_start() {
   c=$(canonical_component "${1:-}")
   prepare_dirs
   needs_start "$c" || return 0
+  if [[ $c == ferretdb && $FERRETDB_HANDLER == pg ]] && ! owned_pid postgres >/dev/null; then
+    say "ferretdb: runs on postgres (FERRETDB_HANDLER=pg), which is not running: starting it first"
+    cmd_start postgres
+  fi
   check_ports_free "$c"
   install_component "$c"
   t0=$(now)
@@ -573,7 +786,8 @@ stop_component() {
     return 0
   fi
   say "$c: stopping pid $pid"
-  kill -TERM "$pid" 2>/dev/null || true
+  # PostgreSQL: SIGINT is its "fast" shutdown (SIGTERM, "smart", waits for every client to leave).
+  if [[ $c == postgres ]]; then kill -INT "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
   deadline=$(($(now) + STOP_TIMEOUT))
   while kill -0 "$pid" 2>/dev/null && [[ $(cmdline_of "$pid") == *"$(signature "$c")"* ]]; do
     if (($(now) >= deadline)); then
@@ -589,18 +803,36 @@ stop_component() {
 }
 
 cmd_stop() {
-  stop_component "$(canonical_component "${1:-}")"
+  local c
+  c=$(canonical_component "${1:-}")
+  if [[ $c == postgres ]] && owned_pid ferretdb >/dev/null && [[ -f $RUN_DIR/ferretdb.handler && $(<"$RUN_DIR/ferretdb.handler") == pg ]]; then
+    say "postgres: WARNING: ferretdb runs on it and will fail its requests until postgres is back"
+  fi
+  stop_component "$c"
 }
 
 cmd_down() {
   local c
-  for c in ferretdb registry kafka; do stop_component "$c"; done
+  for c in ferretdb postgres registry kafka; do stop_component "$c"; done
 }
 
 rss_of() {
   local pid=$1 kb
   kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || ps -o rss= -p "$pid" 2>/dev/null || true)
   [[ -n $kb ]] && echo "$((kb / 1024)) MiB" || echo "?"
+}
+
+# PostgreSQL is a process per connection sharing shared_buffers: the sum of their PSS (shared
+# pages split among the processes that map them) is its real footprint; RSS would count them N times.
+pss_of_tree() {
+  local pid=$1 p kb total=0 n=0
+  for p in "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+    kb=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+    [[ -n $kb ]] || continue
+    total=$((total + kb))
+    n=$((n + 1))
+  done
+  ((n > 0)) && echo "$((total / 1024)) MiB" || echo "?"
 }
 
 # For status: the version and Java recorded when the running registry was started, else the choice
@@ -620,16 +852,27 @@ status_registry() {
 }
 
 cmd_status() {
-  local c pid ready address
+  local c pid ready address handler
   status_registry
   for c in "${COMPONENTS[@]}"; do
     case "$c" in
       kafka) address="127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT), Kafka $KAFKA_VERSION" ;;
       registry) address="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7 (health :$(registry_health_port)), Apicurio $APICURIO_VERSION on Java $REGISTRY_JAVA_MAJOR" ;;
-      ferretdb) address="mongodb://127.0.0.1:$MONGODB_PORT, FerretDB $FERRETDB_VERSION" ;;
+      postgres)
+        address="$FERRETDB_POSTGRESQL_URL, PostgreSQL $(postgres_version "$(postgres_bindir)" 2>/dev/null || echo '(not installed)')"
+        [[ $FERRETDB_HANDLER == pg ]] || address+=" (not used: FERRETDB_HANDLER=sqlite)"
+        ;;
+      ferretdb)
+        handler=$FERRETDB_HANDLER
+        owned_pid ferretdb >/dev/null && [[ -f $RUN_DIR/ferretdb.handler ]] && handler=$(<"$RUN_DIR/ferretdb.handler")
+        address="mongodb://127.0.0.1:$MONGODB_PORT, FerretDB $FERRETDB_VERSION on $handler"
+        ;;
     esac
     if pid=$(owned_pid "$c"); then
       if "${c}_ready"; then ready=ready; else ready="NOT READY"; fi
+      if [[ $c == postgres ]]; then
+        address+=", all processes: pss $(pss_of_tree "$pid")"
+      fi
       printf '%-9s running  pid %-7s %-9s rss %-9s %s\n' "$c" "$pid" "$ready" "$(rss_of "$pid")" "$address"
     else
       printf '%-9s stopped  %s\n' "$c" "$address"
@@ -652,19 +895,19 @@ cmd_reset() {
 
 cmd_install() {
   local c
-  for c in "${COMPONENTS[@]}"; do install_component "$c"; done
+  for c in $(wanted_components); do install_component "$c"; done
 }
 
 usage() {
   cat >&2 <<EOF
 usage: bash deploy/local/stack.sh <command>
-  up                      install what is missing, start kafka, registry, ferretdb; print the env
+  up                      install what is missing, start kafka, registry, postgres, ferretdb; print the env
   down                    stop what up started (SIGTERM, then SIGKILL after \$STOP_TIMEOUT s)
   status                  show each component (pid, readiness, RSS, address)
   env                     print the exports: eval "\$(bash deploy/local/stack.sh env)"
-  start|stop|restart <c>  one component: kafka, registry (apicurio), ferretdb (mongodb)
+  start|stop|restart <c>  one component: kafka, registry (apicurio), postgres (pg), ferretdb (mongodb)
   logs <c>                follow a component's log
-  install                 only download/build what is missing
+  install                 only download/build/apt-get install what is missing
   reset                   down, then delete $DATA_DIR
 See deploy/local/README.md for the options.
 EOF
