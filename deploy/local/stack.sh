@@ -596,10 +596,14 @@ start_postgres() {
   fi
   rotate_log postgres
   # Settings on the command line (they override postgresql.conf), sized for a 2-core dev machine.
+  # synchronous_commit=off: a commit returns before its WAL is flushed. FerretDB commits every
+  # write on its own, and waiting for each flush made consumers crawl (about 40 writes/s here);
+  # a crash of PostgreSQL itself may lose the last few hundred milliseconds, which a local
+  # test stack can afford. Production runs MongoDB with its own durability settings.
   spawn postgres "${PG_AS[@]}" "$bindir/postgres" -D "$data" \
     -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" -c unix_socket_directories="$socket_dirs" \
     -c shared_buffers=128MB -c max_connections=100 -c work_mem=4MB -c maintenance_work_mem=64MB \
-    -c max_wal_size=256MB -c huge_pages=off -c cluster_name=badgestream \
+    -c max_wal_size=256MB -c huge_pages=off -c cluster_name=badgestream -c synchronous_commit=off \
     -c log_line_prefix='%m [%p] ' -c log_timezone=UTC
 }
 

@@ -59,6 +59,7 @@ export class CriteriaProcessor {
   }
 
   readonly handleBatch = async (records: ConsumedRecord[]): Promise<PoisonedRecord[]> => {
+    const started = Date.now();
     const byTenant = await this.deps.criteria.activeByTenant();
     const poisoned: PoisonedRecord[] = [];
     const work: Work[] = [];
@@ -114,7 +115,7 @@ export class CriteriaProcessor {
       const conflict = slice.find((_, j) => !saved[j]);
       if (conflict) throw new ProgressConflictError(conflict);
     }
-    if (effects.length > 0) this.deps.logger.debug({ effects: effects.map((e) => ({ kind: e.kind, learner: e.learner, badgeClass: e.badgeClass })) }, 'effects written');
+    this.deps.logger.debug({ records: records.length, work: work.length, saved: changed.size, effects: effects.length, ms: Date.now() - started }, 'batch applied');
     return poisoned;
   };
 }

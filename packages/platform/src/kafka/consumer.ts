@@ -43,6 +43,8 @@ export interface ConsumerRunnerOptions {
    * giving its partitions to the others; the broker's minimum is 6 s by default.
    */
   sessionTimeoutMs?: number;
+  /** A fetched batch is handled and committed in slices of at most this many records. */
+  maxRecordsPerCommit?: number;
 }
 
 export const DLQ_HEADERS = {
@@ -62,7 +64,7 @@ export const DLQ_HEADERS = {
  * record may reach the dead-letter topic more than once (replaying it twice is harmless).
  */
 export class ConsumerRunner {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly dlqProducer: Producer;
   private stopping = false;
   private readonly applied: Counter<'topic'>;
@@ -71,15 +73,7 @@ export class ConsumerRunner {
   private readonly lag: Gauge<'topic' | 'partition'>;
 
   constructor(private readonly options: ConsumerRunnerOptions) {
-    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
-    this.consumer = options.kafka.consumer({
-      groupId: options.groupId,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-      sessionTimeout,
-      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 5)),
-      rebalanceTimeout: Math.max(sessionTimeout, 15_000),
-    });
+    this.consumer = this.createConsumer();
     this.dlqProducer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     const labels = { registers: [options.metrics] };
     this.applied = new Counter({ name: 'badgestream_consumer_records_total', help: 'Records handled and committed', labelNames: ['topic'], ...labels });
@@ -88,8 +82,45 @@ export class ConsumerRunner {
     this.lag = new Gauge({ name: 'badgestream_consumer_lag', help: 'Records behind the partition end, as of the last batch', labelNames: ['topic', 'partition'], ...labels });
   }
 
+  private createConsumer(): Consumer {
+    const sessionTimeout = this.options.sessionTimeoutMs ?? 10_000;
+    const consumer = this.options.kafka.consumer({
+      groupId: this.options.groupId,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      sessionTimeout,
+      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 5)),
+      rebalanceTimeout: Math.max(sessionTimeout, 15_000),
+    });
+    // kafkajs restarts a consumer after a retriable crash by itself; after any other, this
+    // runner starts a fresh one, so a process never stays alive without consuming.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.options.logger.error({ err: payload.error, restart: payload.restart, group: this.options.groupId }, 'consumer crashed');
+      if (payload.restart || this.stopping) return;
+      setTimeout(() => void this.restart(), 1000);
+    });
+    return consumer;
+  }
+
+  private async restart(): Promise<void> {
+    if (this.stopping) return;
+    await this.consumer.disconnect().catch(() => undefined);
+    this.consumer = this.createConsumer();
+    try {
+      await this.runConsumer();
+      this.options.logger.warn({ group: this.options.groupId }, 'consumer restarted after a crash');
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'consumer restart failed; trying again');
+      setTimeout(() => void this.restart(), 5000);
+    }
+  }
+
   async start(): Promise<void> {
     await this.dlqProducer.connect();
+    await this.runConsumer();
+  }
+
+  private async runConsumer(): Promise<void> {
     await this.consumer.connect();
     for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
     await this.consumer.run({
@@ -97,39 +128,60 @@ export class ConsumerRunner {
       partitionsConsumedConcurrently: this.options.concurrency ?? 1,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-        if (batch.messages.length === 0) return;
-        const decoded: ConsumedRecord[] = [];
-        const poisoned: PoisonedRecord[] = [];
-        for (const message of batch.messages) {
-          const record = await this.decode(batch.topic, batch.partition, message);
-          if ('reason' in record) poisoned.push(record);
-          else decoded.push(record);
-        }
-        let attempt = 0;
-        for (;;) {
+        // Slices keep the work lost to a crash (and redone after it) small, and commit progress
+        // even when a fetched batch takes longer than the time between failures.
+        const slice = this.options.maxRecordsPerCommit ?? 200;
+        for (let start = 0; start < batch.messages.length; start += slice) {
           if (!isRunning() || isStale()) return;
-          try {
-            poisoned.push(...(await this.options.handleBatch(decoded)));
-            break;
-          } catch (error) {
-            attempt++;
-            this.retries.inc();
-            const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7));
-            this.options.logger.warn({ err: error, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'batch failed; retrying without committing');
-            await sleep(delay);
-            await heartbeat();
-          }
+          const messages = batch.messages.slice(start, start + slice);
+          const committed = await this.handleSlice(batch.topic, batch.partition, messages, isRunning, isStale, heartbeat);
+          if (!committed) return;
+          const last = messages[messages.length - 1]!.offset;
+          resolveOffset(last);
+          this.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
+          await heartbeat();
         }
-        if (poisoned.length > 0) await this.sendToDeadLetters(poisoned);
-        const last = batch.messages[batch.messages.length - 1]!.offset;
-        resolveOffset(last);
-        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-        this.options.logger.debug({ topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset(), lastOffset: last, records: batch.messages.length }, 'batch committed');
-        this.applied.inc({ topic: batch.topic }, batch.messages.length);
-        this.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
-        await heartbeat();
       },
     });
+  }
+
+  /** Handles one slice of a partition's batch and commits it; false when the consumer stopped or lost the partition first. */
+  private async handleSlice(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    isRunning: () => boolean,
+    isStale: () => boolean,
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
+    const decoded: ConsumedRecord[] = [];
+    const poisoned: PoisonedRecord[] = [];
+    for (const message of messages) {
+      const record = await this.decode(topic, partition, message);
+      if ('reason' in record) poisoned.push(record);
+      else decoded.push(record);
+    }
+    let attempt = 0;
+    for (;;) {
+      if (!isRunning() || isStale()) return false;
+      try {
+        poisoned.push(...(await this.options.handleBatch(decoded)));
+        break;
+      } catch (error) {
+        attempt++;
+        this.retries.inc();
+        const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7));
+        this.options.logger.warn({ err: error, topic, partition, attempt, delayMs: delay }, 'batch failed; retrying without committing');
+        await sleep(delay);
+        await heartbeat();
+      }
+    }
+    if (poisoned.length > 0) await this.sendToDeadLetters(poisoned);
+    const last = messages[messages.length - 1]!.offset;
+    await this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+    this.options.logger.debug({ topic, partition, firstOffset: messages[0]!.offset, lastOffset: last, records: messages.length }, 'batch committed');
+    this.applied.inc({ topic }, messages.length);
+    return true;
   }
 
   async stop(): Promise<void> {
