@@ -11,13 +11,13 @@
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { resolveLearner } from '@badgestream/caliper';
 import { MongoTenantDirectory, connectMongo, createKafka, createLogger } from '@badgestream/platform';
 import { requireStack } from '../support/stack.js';
 import { REPO_ROOT, envelopeOf, uniqueName } from '../support/ingest.js';
 import { figures, formatRow, runConcurrently, type RunFigures } from './stats.js';
+import { freePort } from '../support/net.js';
 
 const SIZES = [1, 10, 100];
 const EVENTS_PER_SIZE: Record<number, number> = { 1: Number(process.env.BENCH_EVENTS_1 ?? 4000), 10: Number(process.env.BENCH_EVENTS_10 ?? 20000), 100: Number(process.env.BENCH_EVENTS_100 ?? 50000) };
@@ -77,17 +77,6 @@ function post(url: URL, headers: Record<string, string>, body: string): Promise<
 
 function median<T>(items: T[], by: (t: T) => number): T {
   return [...items].sort((a, b) => by(a) - by(b))[Math.floor(items.length / 2)]!;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 async function waitReady(url: string, timeoutMs: number): Promise<void> {

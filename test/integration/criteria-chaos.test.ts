@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateHistory, type Criteria } from '@badgestream/criteria';
@@ -16,6 +15,7 @@ import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import { CALIPER_V1P2, REPO_ROOT, endOffsets, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
 import { sessionEvent } from '../support/events.js';
 import { requireStack } from '../support/stack.js';
+import { freePort } from '../support/net.js';
 
 // 100,000 events (the target of the criteria issue) take about 15 minutes on FerretDB; the default run is a fifth.
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 20_000);
@@ -80,17 +80,6 @@ function gradeEvent(n: number): Record<string, unknown> {
     generated: { id: `${attempt}/score/${n}`, type: 'Score', attempt, maxScore: 10, scoreGiven: Math.floor(random() * 11) },
     eventTime: new Date(Date.UTC(2026, 0, 1) + Math.floor(random() * 300 * 86_400_000)).toISOString(),
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 let h: IngestHarness;

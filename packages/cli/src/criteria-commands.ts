@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { validateCriteria, type CriteriaProblem } from '@badgestream/criteria';
 import {
   ConflictError,
@@ -7,11 +7,9 @@ import {
   MongoCriteriaDefinitions,
   MongoTenantDirectory,
   NotFoundError,
-  commonOptions,
-  connectMongo,
-  loadConfig,
   type CriteriaDefinition,
 } from '@badgestream/platform';
+import { positiveInteger, withMongo } from './support.js';
 
 /**
  * `badgestream criteria …`: store, validate, list, show, activate and retire badge criteria,
@@ -151,19 +149,9 @@ async function requireTenant(directory: MongoTenantDirectory, tenant: string): P
 }
 
 async function withDefinitions(work: (definitions: MongoCriteriaDefinitions, directory: MongoTenantDirectory) => Promise<void>): Promise<void> {
-  const { mongodbUri } = loadConfig({ mongodbUri: commonOptions.mongodbUri });
-  const mongo = await connectMongo(mongodbUri, { appName: 'badgestream-cli' });
-  try {
-    const definitions = new MongoCriteriaDefinitions(mongo.db);
+  await withMongo(async (db) => {
+    const definitions = new MongoCriteriaDefinitions(db);
     await definitions.init();
-    await work(definitions, new MongoTenantDirectory(mongo.db));
-  } finally {
-    await mongo.close();
-  }
-}
-
-function positiveInteger(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${raw}`);
-  return n;
+    await work(definitions, new MongoTenantDirectory(db));
+  });
 }

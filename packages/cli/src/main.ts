@@ -9,7 +9,6 @@ import {
   MongoTenantDirectory,
   SCOPES,
   commonOptions,
-  connectMongo,
   describeConfig,
   loadConfig,
   parseToken,
@@ -18,6 +17,7 @@ import {
 import { ingestOptions, loadIngestConfig, startIngest } from '@badgestream/ingest';
 import { criteriaOptions, loadCriteriaConfig, startCriteria } from '@badgestream/criteria-service';
 import { registerCriteriaCommands } from './criteria-commands.js';
+import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
 import { tailTopic } from './tail.js';
 
 const ENVIRONMENT_HELP = `
@@ -184,29 +184,8 @@ function runUntilSignalled(running: { logger: { info: (o: object, m: string) => 
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-async function withDirectory(work: (directory: MongoTenantDirectory) => Promise<void>): Promise<void> {
-  const { mongodbUri } = loadConfig({ mongodbUri: commonOptions.mongodbUri });
-  const mongo = await connectMongo(mongodbUri, { appName: 'badgestream-cli' });
-  try {
-    const directory = new MongoTenantDirectory(mongo.db);
-    await directory.init();
-    await work(directory);
-  } finally {
-    await mongo.close();
-  }
-}
 
-function positiveInteger(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${raw}`);
-  return n;
-}
 
-function nonNegativeInteger(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got ${raw}`);
-  return n;
-}
 
 function portNumber(raw: string): number {
   const n = Number(raw);
@@ -227,4 +206,12 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     console.error(`badgestream: ${(error as Error).message}`);
     process.exitCode = 1;
   }
+}
+
+async function withDirectory(work: (directory: MongoTenantDirectory) => Promise<void>): Promise<void> {
+  await withMongo(async (db) => {
+    const directory = new MongoTenantDirectory(db);
+    await directory.init();
+    await work(directory);
+  });
 }
