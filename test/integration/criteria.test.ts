@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoCriteriaDefinitions, TOPICS } from '@badgestream/platform';
 import { loadCriteriaConfig, startCriteria, type RunningCriteria } from '@badgestream/criteria-service';
-import { CALIPER_V1P2, endOffsets, envelopeOf, eventId, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
+import { gradeEvent } from '../support/events.js';
+import { endOffsets, envelopeOf, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
 import { requireStack } from '../support/stack.js';
 
 let h: IngestHarness;
@@ -10,18 +11,7 @@ const badgeClass = `https://issuer.example/badges/${uniqueName('python-basics')}
 const quiz = (n: number) => `https://example.edu/terms/2026/courses/7/sections/1/quizzes/${n}`;
 
 function graded(learner: string, quizNumber: number, score: number, eventTime: string) {
-  const attempt = `${learner}/quizzes/${quizNumber}/attempts/1`;
-  return {
-    '@context': CALIPER_V1P2,
-    id: eventId(),
-    type: 'GradeEvent',
-    profile: 'GradingProfile',
-    actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
-    action: 'Graded',
-    object: { id: attempt, type: 'Attempt', assignee: { id: learner, type: 'Person' }, assignable: { id: quiz(quizNumber), type: 'Assessment' }, count: 1 },
-    generated: { id: `${attempt}/score`, type: 'Score', attempt, maxScore: 10, scoreGiven: score },
-    eventTime,
-  };
+  return gradeEvent(learner, { assignable: quiz(quizNumber), scoreGiven: score, maxScore: 10, eventTime });
 }
 
 beforeAll(async () => {

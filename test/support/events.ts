@@ -30,8 +30,16 @@ export function viewEvent(learner: string, extra: Record<string, unknown> = {}) 
   };
 }
 
-/** A score for the learner's attempt, posted by an autograder: the learner is the attempt's assignee. */
-export function gradeEvent(learner: string) {
+/**
+ * A score for the learner's attempt at an assignable, posted by an autograder: the learner is
+ * the attempt's assignee.
+ */
+export function gradeEvent(
+  learner: string,
+  options: { assignable?: string; scoreGiven?: number; maxScore?: number; eventTime?: string } = {},
+) {
+  const assignable = options.assignable ?? 'https://example.edu/courses/7/assess/1';
+  const attempt = `${learner}/attempts/${encodeURIComponent(assignable)}`;
   return {
     '@context': CALIPER_V1P2,
     id: eventId(),
@@ -39,15 +47,9 @@ export function gradeEvent(learner: string) {
     profile: 'GradingProfile',
     actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
     action: 'Graded',
-    object: {
-      id: `${learner}/attempts/1`,
-      type: 'Attempt',
-      assignee: { id: learner, type: 'Person' },
-      assignable: { id: 'https://example.edu/courses/7/assess/1', type: 'Assessment' },
-      count: 1,
-    },
-    generated: { id: `${learner}/attempts/1/score`, type: 'Score', attempt: `${learner}/attempts/1`, maxScore: 15, scoreGiven: 10 },
-    eventTime: '2026-11-15T10:57:06.000Z',
+    object: { id: attempt, type: 'Attempt', assignee: { id: learner, type: 'Person' }, assignable: { id: assignable, type: 'Assessment' }, count: 1 },
+    generated: { id: `${attempt}/score`, type: 'Score', attempt, maxScore: options.maxScore ?? 15, scoreGiven: options.scoreGiven ?? 10 },
+    eventTime: options.eventTime ?? '2026-11-15T10:57:06.000Z',
   };
 }
 

@@ -17,3 +17,4 @@ export * from './http/problem.js';
 export * from './mongo/learner-progress.js';
 export * from './mongo/outbox.js';
 export * from './mongo/criteria-definitions.js';
+export * from './bootstrap.js';

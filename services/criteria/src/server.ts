@@ -11,15 +11,9 @@ import {
   MongoOutbox,
   MongoTenantDirectory,
   TOPICS,
-  badgestreamTopics,
-  connectMongo,
-  createKafka,
+  connectInfrastructure,
   createLogger,
-  createMetricsRegistry,
-  createSchemaRegistry,
-  ensureTopics,
   problem,
-  registerValueSchemas,
   sendProblem,
   type Logger,
 } from '@badgestream/platform';
@@ -43,13 +37,7 @@ export interface RunningCriteria {
  * publishes them as BadgeEvents; and an HTTP API for criteria administration and progress.
  */
 export async function startCriteria(config: CriteriaConfig, logger: Logger = createLogger('criteria', config.logLevel)): Promise<RunningCriteria> {
-  const metrics = createMetricsRegistry('criteria');
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-criteria`, logger });
-  if (config.createTopics) await ensureTopics(kafka, badgestreamTopics(config.topicPartitions, config.topicReplicationFactor));
-  const registry = createSchemaRegistry(config.schemaRegistryUrl);
-  const valueSchemaIds = await registerValueSchemas(registry, loadKafkaValueSchemas());
-
-  const mongo = await connectMongo(config.mongodbUri, { appName: 'badgestream-criteria' });
+  const { metrics, kafka, registry, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'criteria', config, logger, valueSchemas: loadKafkaValueSchemas() });
   const directory = new MongoTenantDirectory(mongo.db);
   const definitions = new MongoCriteriaDefinitions(mongo.db);
   const progress = new MongoLearnerProgress(mongo.db);

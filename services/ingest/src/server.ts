@@ -7,14 +7,8 @@ import {
   CachedAuthenticator,
   KafkaEventLog,
   MongoTenantDirectory,
-  badgestreamTopics,
-  connectMongo,
-  createKafka,
+  connectInfrastructure,
   createLogger,
-  createMetricsRegistry,
-  createSchemaRegistry,
-  ensureTopics,
-  registerValueSchemas,
   type Logger,
 } from '@badgestream/platform';
 import { createIngestApp } from './app.js';
@@ -32,14 +26,7 @@ export interface RunningIngest {
 
 /** Wires the ingest service to Kafka, the schema registry and MongoDB, and starts listening. */
 export async function startIngest(config: IngestConfig, logger: Logger = createLogger('ingest', config.logLevel)): Promise<RunningIngest> {
-  const metricsRegistry = createMetricsRegistry('ingest');
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-ingest`, logger });
-  if (config.createTopics) await ensureTopics(kafka, badgestreamTopics(config.topicPartitions, config.topicReplicationFactor));
-
-  const registry = createSchemaRegistry(config.schemaRegistryUrl);
-  const valueSchemaIds = await registerValueSchemas(registry, loadKafkaValueSchemas());
-
-  const mongo = await connectMongo(config.mongodbUri, { appName: 'badgestream-ingest' });
+  const { metrics: metricsRegistry, kafka, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'ingest', config, logger, valueSchemas: loadKafkaValueSchemas() });
   const directory = new MongoTenantDirectory(mongo.db);
   await directory.init();
 
