@@ -86,7 +86,7 @@ describe('the criteria service on the real stack', () => {
     const mine = (rs: DecodedRecord[]) => rs.filter((r) => r.headers['badgestream-tenant'] === h.tenant && r.value.type === 'BadgeEvent');
     const demonstrated = mine(await readFrom(h.kafka, h.registry, TOPICS.events, from, (rs) => mine(rs).length >= 1));
     expect(demonstrated).toHaveLength(1);
-    expect(demonstrated[0]!.value).toMatchObject({ action: 'Demonstrated', object: badgeClass, actor: { id: learner, type: 'Person' } });
+    expect(demonstrated[0]!.value).toMatchObject({ action: 'Demonstrated', object: { id: badgeClass, type: 'BadgeClass' }, actor: { id: learner, type: 'Person' } });
     expect(demonstrated[0]!.key).toBe(`${h.tenant}|${learner}`);
 
     // A regrade of quiz 3 below 70%: only two quizzes pass now, and the policy says revoke.
