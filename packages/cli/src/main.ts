@@ -17,6 +17,7 @@ import {
 import { ingestOptions, loadIngestConfig, startIngest } from '@badgestream/ingest';
 import { criteriaOptions, loadCriteriaConfig, startCriteria } from '@badgestream/criteria-service';
 import { registerCriteriaCommands } from './criteria-commands.js';
+import { registerIssuerCommands } from './issuer-commands.js';
 import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
 import { tailTopic } from './tail.js';
 
@@ -109,6 +110,7 @@ export function buildProgram(): Command {
     });
 
   registerCriteriaCommands(program);
+  registerIssuerCommands(program);
 
   const events = program.command('events').description('look at what is in Kafka');
   events

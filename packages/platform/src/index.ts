@@ -16,5 +16,6 @@ export * from './http/auth.js';
 export * from './http/problem.js';
 export * from './mongo/learner-progress.js';
 export * from './mongo/outbox.js';
+export * from './mongo/issuer-settings.js';
 export * from './mongo/criteria-definitions.js';
 export * from './bootstrap.js';

@@ -1,30 +1,108 @@
-import { Counter, TOPICS, type EventLog, type Logger, type MongoOutbox, type OutboxEntry, type Registry } from '@badgestream/platform';
-import { BADGESTREAM_AGENT, badgeEventFor } from './badge-events.js';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  TOPICS,
+  type DeliveryAttempt,
+  type EventLog,
+  type IssuingMode,
+  type Logger,
+  type MongoIssuerSettings,
+  type MongoOutbox,
+  type OutboxEntry,
+  type OutgoingRecord,
+  type Registry,
+} from '@badgestream/platform';
+import type { CriteriaConfig } from './config.js';
+import { BADGESTREAM_AGENT, badgeEventFor, issuedEventFor } from './badge-events.js';
+import { postWebhook, retryDelayMs, webhookPayload, type WebhookResult } from './webhook.js';
+
+export interface WebhookPolicy {
+  timeoutMs: number;
+  /** Attempts before an entry is given up (status failed, kept for an operator). */
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Deliveries in flight at once, per dispatcher. */
+  concurrency: number;
+  allowPrivateAddresses: boolean;
+}
+
+export function webhookPolicy(config: CriteriaConfig): WebhookPolicy {
+  return {
+    timeoutMs: config.webhookTimeoutMs,
+    maxAttempts: config.webhookMaxAttempts,
+    backoffBaseMs: config.webhookBackoffBaseMs,
+    backoffMaxMs: config.webhookBackoffMaxMs,
+    concurrency: config.webhookConcurrency,
+    allowPrivateAddresses: config.webhookAllowPrivateAddresses,
+  };
+}
 
 export interface DispatcherOptions {
   outbox: MongoOutbox;
+  issuers: MongoIssuerSettings;
   eventLog: EventLog;
   logger: Logger;
   metrics: Registry;
+  webhook: WebhookPolicy;
   /** How often to look for due entries when the last look found none. */
-  pollMs?: number;
+  pollMs: number;
   batchSize?: number;
 }
 
+/** Kafka outages are retried for as long as they last, but at least this often. */
+const MAX_PUBLISH_RETRY_MS = 30_000;
+/** How long a webhook attempt holds its entry beyond its timeout, before another dispatcher may take it. */
+const CLAIM_MARGIN_MS = 30_000;
+
 /**
- * Delivers outbox entries: publishes each effect's BadgeEvent to caliper.events (keyed by
- * tenant and learner, so it lands in the learner's partition and reporting counts it), then
- * marks the entry done. A crash between the two publishes again: the event id is the
- * effect's deterministic id, so consumers see a duplicate they already ignore.
+ * Delivers outbox entries in two steps, each recorded on the entry:
+ *
+ * 1. publishes the effect's BadgeEvent to caliper.events (keyed by tenant and learner, so it
+ *    lands in the learner's partition and reporting counts it), with an `Issued` event beside
+ *    an award when the tenant issues through Badgestream; one Kafka transaction per batch. A
+ *    crash before the entry is marked publishes again: the event ids are deterministic, so
+ *    consumers see duplicates they already ignore.
+ * 2. for a tenant issuing by webhook, POSTs the signed award request to the issuer, retrying
+ *    transient failures with backoff up to the attempt limit. The step never republishes.
  */
 export class OutboxDispatcher {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  private readonly delivered: Counter<'kind' | 'outcome'>;
+  /** Webhook attempts in flight, by entry id. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly delivered: Counter<'kind' | 'target' | 'outcome'>;
+  private readonly latency: Histogram<'target' | 'outcome'>;
 
   constructor(private readonly options: DispatcherOptions) {
-    this.delivered = new Counter({ name: 'badgestream_outbox_deliveries_total', help: 'Outbox deliveries by effect kind and outcome', labelNames: ['kind', 'outcome'], registers: [options.metrics] });
+    this.delivered = new Counter({
+      name: 'badgestream_outbox_deliveries_total',
+      help: 'Outbox delivery attempts by effect kind, target (kafka, webhook) and outcome (delivered, retry, failed, skipped)',
+      labelNames: ['kind', 'target', 'outcome'],
+      registers: [options.metrics],
+    });
+    this.latency = new Histogram({
+      name: 'badgestream_outbox_delivery_seconds',
+      help: 'Duration of an outbox delivery attempt, by target and outcome',
+      labelNames: ['target', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [options.metrics],
+    });
+    const outbox = options.outbox;
+    new Gauge({
+      name: 'badgestream_outbox_failed_entries',
+      help: 'Outbox entries given up (status failed) and waiting for an operator: GET /admin/deliveries?status=failed',
+      registers: [options.metrics],
+      async collect() {
+        try {
+          this.set(await outbox.countFailed());
+        } catch {
+          // MongoDB unreachable: /metrics still answers, with the last known value.
+        }
+      },
+    });
   }
 
   start(): void {
@@ -38,23 +116,25 @@ export class OutboxDispatcher {
     this.wake?.();
   }
 
+  /** Stops looking for entries and waits for the webhook attempts in flight. */
   async stop(): Promise<void> {
     this.running = false;
     this.nudge();
     await this.loop;
+    await Promise.all(this.inFlight.values());
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      let found = 0;
+      let progressed = false;
       try {
-        found = await this.deliverDue();
+        progressed = await this.deliverDue();
       } catch (error) {
         this.options.logger.warn({ err: error }, 'outbox delivery failed; will retry');
       }
-      if (found === 0 && this.running) {
+      if (!progressed && this.running) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.options.pollMs ?? 250);
+          const timer = setTimeout(resolve, this.options.pollMs);
           this.wake = () => {
             clearTimeout(timer);
             resolve();
@@ -65,31 +145,123 @@ export class OutboxDispatcher {
     }
   }
 
-  /** Delivers what is due; returns how many entries it handled. */
-  async deliverDue(): Promise<number> {
-    const due = await this.options.outbox.due(this.options.batchSize ?? 200);
-    if (due.length === 0) return 0;
+  /** Publishes what is due and starts the webhook attempts that are due; false when there was nothing it could do. */
+  async deliverDue(): Promise<boolean> {
+    const unpublished = await this.options.outbox.dueToPublish(this.options.batchSize ?? 200);
+    const ready = unpublished.length > 0 ? await this.publish(unpublished) : [];
+    const capacity = this.options.webhook.concurrency - this.inFlight.size;
+    let started = 0;
+    if (capacity > 0) {
+      // Entries in flight here may still look due (their claim is on its way): fetch enough to skip them.
+      const candidates = [...ready, ...(await this.options.outbox.dueWebhooks(capacity + this.inFlight.size))];
+      for (const entry of candidates) {
+        if (this.inFlight.size >= this.options.webhook.concurrency) break;
+        if (this.inFlight.has(entry._id)) continue;
+        this.startWebhook(entry);
+        started++;
+      }
+    }
+    return unpublished.length > 0 || started > 0;
+  }
+
+  private startWebhook(entry: OutboxEntry): void {
+    const task = this.callWebhook(entry)
+      .catch((error: unknown) => this.options.logger.warn({ err: error, effectId: entry._id, tenant: entry.tenant }, 'webhook attempt could not be recorded; the entry is due again when its claim expires'))
+      .finally(() => {
+        this.inFlight.delete(entry._id);
+        this.nudge();
+      });
+    this.inFlight.set(entry._id, task);
+  }
+
+  /** Step 1 for a batch; returns the entries whose webhook step is now due. */
+  private async publish(entries: OutboxEntry[]): Promise<OutboxEntry[]> {
+    const modes = new Map<string, IssuingMode>();
+    for (const tenant of new Set(entries.map((e) => e.tenant))) modes.set(tenant, (await this.options.issuers.forDelivery(tenant)).mode);
+    const records = entries.flatMap((e) => recordsOf(e, modes.get(e.tenant)!));
+    const started = performance.now();
     try {
-      await this.options.eventLog.publish(due.map(recordOf));
+      await this.options.eventLog.publish(records);
     } catch (error) {
-      const retryAt = new Date(Date.now() + 2000);
-      for (const entry of due) {
-        await this.options.outbox.markFailed(entry._id, (error as Error).message, retryAt);
-        this.delivered.inc({ kind: entry.kind, outcome: 'failed' });
+      const ms = Math.round(performance.now() - started);
+      for (const entry of entries) {
+        const attempt: DeliveryAttempt = { at: new Date(), target: 'kafka', outcome: 'retry', error: (error as Error).message, ms };
+        const delay = retryDelayMs(entry.attempts + 1, { baseMs: this.options.webhook.backoffBaseMs, maxMs: Math.min(this.options.webhook.backoffMaxMs, MAX_PUBLISH_RETRY_MS) });
+        await this.options.outbox.publishFailed(entry, attempt, new Date(Date.now() + delay));
+        this.count(entry, attempt);
       }
       throw error;
     }
-    for (const entry of due) {
-      await this.options.outbox.markDone(entry._id);
-      this.delivered.inc({ kind: entry.kind, outcome: 'delivered' });
+    const ms = Math.round(performance.now() - started);
+    const webhooks: OutboxEntry[] = [];
+    for (const entry of entries) {
+      const issuing = modes.get(entry.tenant)!;
+      const attempt: DeliveryAttempt = { at: new Date(), target: 'kafka', outcome: 'delivered', ms };
+      const stored = await this.options.outbox.markPublished(entry, { issuing, webhook: issuing === 'webhook' ? 'pending' : 'skipped', attempt });
+      this.count(entry, attempt);
+      if (stored?.webhook === 'pending') webhooks.push(stored);
     }
-    return due.length;
+    return webhooks;
+  }
+
+  /** Step 2 for one entry: one attempt, if this dispatcher wins the entry. */
+  private async callWebhook(due: OutboxEntry): Promise<void> {
+    const policy = this.options.webhook;
+    const entry = await this.options.outbox.claim(due, new Date(Date.now() + policy.timeoutMs + CLAIM_MARGIN_MS));
+    if (!entry) return;
+    const log = { effectId: entry._id, tenant: entry.tenant, kind: entry.kind };
+    const settings = await this.options.issuers.forDelivery(entry.tenant);
+    if (settings.mode !== 'webhook' || !settings.webhookUrl || !settings.secret) {
+      const attempt: DeliveryAttempt = { at: new Date(), target: 'webhook', outcome: 'skipped', error: `the tenant's issuing mode is now ${settings.mode}`, ms: 0 };
+      await this.options.outbox.recordWebhookAttempt(entry, attempt, { webhook: 'skipped' });
+      this.count(entry, attempt);
+      this.options.logger.info({ ...log, mode: settings.mode }, 'webhook delivery skipped: the tenant no longer issues by webhook');
+      return;
+    }
+    const attemptNumber = (entry.webhookAttempts ?? 0) + 1;
+    const body = JSON.stringify(webhookPayload(entry.effect, badgeEventFor(entry.effect)));
+    const result = await postWebhook({ url: settings.webhookUrl, secret: settings.secret, deliveryId: entry._id, body, timeoutMs: policy.timeoutMs, allowPrivateAddresses: policy.allowPrivateAddresses });
+    const givingUp = result.outcome === 'failed' || (result.outcome === 'retry' && attemptNumber >= policy.maxAttempts);
+    const attempt = attemptOf(result, givingUp);
+    const fields = { ...log, attempt: attemptNumber, status: result.status, ms: result.ms, ...(result.error ? { error: result.error } : {}) };
+    if (result.outcome === 'delivered') {
+      await this.options.outbox.recordWebhookAttempt(entry, attempt, { webhook: 'done' });
+      this.options.logger.info(fields, 'webhook delivered');
+    } else if (givingUp) {
+      await this.options.outbox.recordWebhookAttempt(entry, attempt, { webhook: 'failed' });
+      this.options.logger.warn(fields, result.outcome === 'failed' ? 'webhook refused the delivery; entry failed, see GET /admin/deliveries?status=failed' : `webhook delivery gave up after ${attemptNumber} attempts; entry failed`);
+    } else {
+      const delay = retryDelayMs(attemptNumber, { baseMs: policy.backoffBaseMs, maxMs: policy.backoffMaxMs }, result.retryAfterMs);
+      const nextAttemptAt = new Date(Date.now() + delay);
+      await this.options.outbox.recordWebhookAttempt(entry, attempt, { webhook: 'pending', nextAttemptAt });
+      this.options.logger.info({ ...fields, nextAttemptAt }, 'webhook delivery failed; will retry');
+    }
+    this.count(entry, attempt);
+  }
+
+  private count(entry: OutboxEntry, attempt: DeliveryAttempt): void {
+    this.delivered.inc({ kind: entry.kind, target: attempt.target, outcome: attempt.outcome });
+    if (attempt.outcome !== 'skipped') this.latency.observe({ target: attempt.target, outcome: attempt.outcome }, attempt.ms / 1000);
   }
 }
 
-function recordOf(entry: OutboxEntry) {
-  const event = badgeEventFor(entry.effect);
+function attemptOf(result: WebhookResult, givingUp: boolean): DeliveryAttempt {
   return {
+    at: new Date(),
+    target: 'webhook',
+    outcome: result.outcome === 'delivered' ? 'delivered' : givingUp ? 'failed' : 'retry',
+    ...(result.status !== undefined ? { status: result.status } : {}),
+    ...(result.error !== undefined ? { error: result.error } : {}),
+    ms: result.ms,
+  };
+}
+
+/** The Caliper events of an entry: its BadgeEvent, and the `Issued` event of an award when Badgestream issues. */
+function recordsOf(entry: OutboxEntry, issuing: IssuingMode): OutgoingRecord[] {
+  const events = [badgeEventFor(entry.effect)];
+  if (issuing === 'badgestream' && entry.effect.kind === 'award') events.push(issuedEventFor(entry.effect));
+  const receivedAt = new Date().toISOString();
+  return events.map((event) => ({
     topic: TOPICS.events,
     key: `${entry.tenant}|${entry.learner}`,
     value: event,
@@ -98,7 +270,7 @@ function recordOf(entry: OutboxEntry) {
       'badgestream-event-id': event.id as string,
       'caliper-data-version': 'v1p2',
       'caliper-sensor': BADGESTREAM_AGENT.id,
-      'badgestream-received-at': new Date().toISOString(),
+      'badgestream-received-at': receivedAt,
     },
-  };
+  }));
 }

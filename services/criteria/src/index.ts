@@ -5,3 +5,5 @@ export * from './dispatcher.js';
 export * from './badge-events.js';
 export * from './active-criteria.js';
 export * from './progress-routes.js';
+export * from './issuer-routes.js';
+export * from './webhook.js';

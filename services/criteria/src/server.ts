@@ -7,6 +7,7 @@ import {
   ConsumerRunner,
   KafkaEventLog,
   MongoCriteriaDefinitions,
+  MongoIssuerSettings,
   MongoLearnerProgress,
   MongoOutbox,
   MongoTenantDirectory,
@@ -20,7 +21,8 @@ import {
 import { CachedActiveCriteria } from './active-criteria.js';
 import { createCriteriaAdminRouter } from './admin-app.js';
 import type { CriteriaConfig } from './config.js';
-import { OutboxDispatcher } from './dispatcher.js';
+import { OutboxDispatcher, webhookPolicy } from './dispatcher.js';
+import { createIssuerRouter } from './issuer-routes.js';
 import { CriteriaProcessor } from './processor.js';
 import { createProgressRouter } from './progress-routes.js';
 
@@ -42,11 +44,12 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   const definitions = new MongoCriteriaDefinitions(mongo.db);
   const progress = new MongoLearnerProgress(mongo.db);
   const outbox = new MongoOutbox(mongo.db);
+  const issuers = new MongoIssuerSettings(mongo.db);
   await Promise.all([directory.init(), definitions.init(), progress.init(), outbox.init()]);
 
   const eventLog = new KafkaEventLog({ kafka, valueSchemaIds, logger, metrics, producers: 1, instanceId: `criteria-${config.instanceId || `${process.pid}`}` });
   await eventLog.connect();
-  const dispatcher = new OutboxDispatcher({ outbox, eventLog, logger, metrics });
+  const dispatcher = new OutboxDispatcher({ outbox, issuers, eventLog, logger, metrics, pollMs: config.dispatcherPollMs, webhook: webhookPolicy(config) });
 
   const active = new CachedActiveCriteria(async () => (await definitions.activeForAllTenants()).map((d) => ({ tenant: d.tenant, criteria: d.criteria })), config.criteriaRefreshMs);
   const processor = new CriteriaProcessor({ criteria: active, progress, outbox, logger, metrics });
@@ -82,7 +85,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
     }
   });
   app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics()));
-  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate() }));
+  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate() }).use(createIssuerRouter({ issuers, outbox, logger })));
   app.use(
     createProgressRouter({
       progress,
