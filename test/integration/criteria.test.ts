@@ -100,6 +100,48 @@ describe('the criteria service on the real stack', () => {
     expect(both[1]!.value).toMatchObject({ object: { type: 'Assertion', badge: badgeClass, revoked: true } });
   });
 
+  it('dry-runs a criteria version over the event history: the active one agrees with live processing, a changed one lists who would change', async () => {
+    const ada = `https://example.edu/users/${uniqueName('ada')}`;
+    const bob = `https://example.edu/users/${uniqueName('bob')}`;
+    // Ada passes three quizzes with 70% or more; Bob passes two, and scores 60% on the third.
+    const events = [graded(ada, 1, 8, '2026-10-01T10:00:00.000Z'), graded(ada, 2, 7, '2026-10-02T10:00:00.000Z'), graded(ada, 3, 9, '2026-10-03T10:00:00.000Z')];
+    events.push(graded(bob, 1, 9, '2026-10-01T11:00:00.000Z'), graded(bob, 2, 8, '2026-10-02T11:00:00.000Z'), graded(bob, 3, 6, '2026-10-03T11:00:00.000Z'));
+    expect((await h.post(envelopeOf(events))).status).toBe(200);
+    await until(() => progressOf(ada), (p) => Boolean(p.badges[0]?.award));
+    await until(() => progressOf(bob), (p) => p.badges[0] !== undefined && p.badges[0].met === false);
+
+    const dryRun = async (body: unknown) => {
+      const r = await fetch(`${criteria.url}/admin/criteria/dry-run`, { method: 'POST', headers: { authorization: `Bearer ${h.tokens.admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as { wouldAward: { learner: string }[]; wouldRevoke: { learner: string }[]; wouldReplace: { learner: string; held: { criteriaVersion: number } }[]; learners: number; detail?: string; title?: string } };
+    };
+    const learnersIn = (list: { learner: string }[]) => list.map((l) => l.learner).filter((l) => l === ada || l === bob);
+
+    // The active version over the stored history gives what live processing gave.
+    const same = await dryRun({ badgeClass, version: 1 });
+    expect(same.status).toBe(200);
+    expect(learnersIn(same.body.wouldAward)).toEqual([]);
+    expect(learnersIn(same.body.wouldRevoke)).toEqual([]);
+    expect(learnersIn(same.body.wouldReplace)).toEqual([]);
+
+    // Version 2 lowers the bar to 60%: Bob would be awarded, Ada's award would be replaced by one under version 2.
+    const definitions = new MongoCriteriaDefinitions(h.mongo.db);
+    const v1 = (await definitions.get(h.tenant, badgeClass, 1))!.criteria;
+    await definitions.put(h.tenant, { ...v1, version: 2, requirement: { ...v1.requirement, where: [{ scoreRatio: { min: 0.6 } }] } } as typeof v1);
+    const lower = await dryRun({ badgeClass, version: 2 });
+    expect(lower.status).toBe(200);
+    expect(learnersIn(lower.body.wouldAward)).toEqual([bob]);
+    expect(lower.body.wouldReplace.filter((r) => r.learner === ada).map((r) => r.held.criteriaVersion)).toEqual([1]);
+    expect(learnersIn(lower.body.wouldRevoke)).toEqual([]);
+    // Nothing changed: version 2 is still a draft, and Bob still holds nothing.
+    expect((await definitions.get(h.tenant, badgeClass, 2))!.status).toBe('draft');
+    expect((await progressOf(bob)).badges.every((b) => b.award === null)).toBe(true);
+
+    const missing = await dryRun({ badgeClass, version: 99 });
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail ?? missing.body.title).toContain('version 99');
+    expect((await dryRun({ badgeClass })).status).toBe(400);
+  });
+
   it('refuses progress to a key without reader or admin scope, and needs the learner', async () => {
     expect((await fetch(`${criteria.url}/progress?learner=x`, { headers: { authorization: `Bearer ${h.tokens.sensor}` } })).status).toBe(403);
     expect((await fetch(`${criteria.url}/progress?learner=x`)).status).toBe(401);

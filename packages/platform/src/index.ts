@@ -15,6 +15,7 @@ export * from './kafka/dead-letters.js';
 export * from './http/auth.js';
 export * from './http/problem.js';
 export * from './mongo/learner-progress.js';
+export * from './mongo/event-history.js';
 export * from './mongo/outbox.js';
 export * from './mongo/issuer-settings.js';
 export * from './mongo/criteria-definitions.js';

@@ -24,6 +24,8 @@ export interface CriteriaAdminDeps {
   retryAfterSeconds?: number;
   /** Largest accepted request body. */
   maxBodyKb?: number;
+  /** Evaluates a stored version over the event history without changing anything (POST /criteria/dry-run). */
+  dryRun?: (tenant: string, badgeClass: string, version: number) => Promise<unknown>;
 }
 
 /** A request that passed admin authentication: the tenant is `principal.tenant`, and only that. */
@@ -38,6 +40,8 @@ export type AdminRequest = Request & { principal: Principal };
  *   GET  /criteria/:version?badgeClass=IRI    one version (`latest` for the highest)
  *   POST /criteria/activate  { badgeClass, version }
  *   POST /criteria/retire    { badgeClass, version }
+ *   POST /criteria/dry-run   { badgeClass, version }   who would be awarded, revoked or have an award
+ *                            replaced, from the event history; nothing is written
  *
  * More admin routes (progress, backfill): add them to the returned router with
  * `router.post('/criteria/backfill', adminRoute(async (req, res) => …))`; they get the same
@@ -86,6 +90,18 @@ export function createCriteriaAdminRouter(deps: CriteriaAdminDeps): Router {
       res.json(view(definition));
     }),
   );
+
+  const { dryRun } = deps;
+  if (dryRun) {
+    router.post(
+      '/criteria/dry-run',
+      body,
+      route(async (req, res) => {
+        const { badgeClass, version } = target(req.body);
+        res.json(await dryRun(req.principal.tenant, badgeClass, version));
+      }),
+    );
+  }
 
   router.post(
     '/criteria/activate',

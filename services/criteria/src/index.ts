@@ -7,3 +7,4 @@ export * from './active-criteria.js';
 export * from './progress-routes.js';
 export * from './issuer-routes.js';
 export * from './webhook.js';
+export * from './dry-run.js';

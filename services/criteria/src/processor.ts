@@ -5,10 +5,13 @@ import {
   progressKey,
   type ConsumedRecord,
   type Logger,
+  type HistoryEvent,
+  type MongoEventHistory,
   type MongoLearnerProgress,
   type MongoOutbox,
   type PoisonedRecord,
   type Registry,
+  type StoredProgress,
 } from '@badgestream/platform';
 
 export interface ActiveCriteriaSource {
@@ -20,9 +23,18 @@ export interface CriteriaProcessorDeps {
   criteria: ActiveCriteriaSource;
   progress: MongoLearnerProgress;
   outbox: MongoOutbox;
+  /** Where the events are kept for dry runs and backfill; stored before anything they cause. */
+  history?: MongoEventHistory;
   logger: Logger;
   metrics: Registry;
   now?: () => string;
+  /**
+   * Progress documents kept in memory between batches. Records are keyed by learner, so the
+   * instance that owns a partition is the only one saving its learners' progress and can skip
+   * reading it back; a save is still compare-and-set on the cached revision, so a document
+   * another instance saved meanwhile (after a rebalance) is a conflict, evicted and re-read.
+   */
+  cacheLimit?: number;
 }
 
 /** Another consumer saved a progress document since we read it; the batch is applied again. */
@@ -32,7 +44,8 @@ export class ProgressConflictError extends BadgestreamError {
   }
 }
 
-const SAVE_CONCURRENCY = 16;
+/** Progress documents kept in memory by default (see CriteriaProcessorDeps.cacheLimit). */
+export const DEFAULT_PROGRESS_CACHE = 50_000;
 
 interface Work {
   key: string;
@@ -52,8 +65,11 @@ interface Work {
 export class CriteriaProcessor {
   private readonly applied: Counter<'outcome'>;
   private readonly effects: Counter<'kind'>;
+  private readonly cache = new Map<string, StoredProgress>();
+  private readonly cacheLimit: number;
 
   constructor(private readonly deps: CriteriaProcessorDeps) {
+    this.cacheLimit = deps.cacheLimit ?? DEFAULT_PROGRESS_CACHE;
     this.applied = new Counter({ name: 'badgestream_criteria_events_total', help: 'Events by outcome: relevant (applied to some criteria), irrelevant, poisoned', labelNames: ['outcome'], registers: [deps.metrics] });
     this.effects = new Counter({ name: 'badgestream_criteria_effects_total', help: 'Effects written to the outbox, by kind', labelNames: ['kind'], registers: [deps.metrics] });
   }
@@ -63,6 +79,7 @@ export class CriteriaProcessor {
     const byTenant = await this.deps.criteria.activeByTenant();
     const poisoned: PoisonedRecord[] = [];
     const work: Work[] = [];
+    const toKeep = new Map<number, HistoryEvent[]>();
     for (const record of records) {
       const tenant = record.headers['badgestream-tenant'];
       const event = record.value as Record<string, unknown> | undefined;
@@ -71,6 +88,9 @@ export class CriteriaProcessor {
         continue;
       }
       const learner = record.key.slice(tenant.length + 1);
+      let kept = toKeep.get(record.partition);
+      if (!kept) toKeep.set(record.partition, (kept = []));
+      kept.push({ tenant, learner, offset: record.offset, event });
       let relevant = false;
       for (const criteria of byTenant.get(tenant) ?? []) {
         if (!isRelevant(criteria, event)) continue;
@@ -79,9 +99,17 @@ export class CriteriaProcessor {
       }
       this.applied.inc({ outcome: relevant ? 'relevant' : 'irrelevant' });
     }
+    if (this.deps.history) for (const [partition, events] of toKeep) await this.deps.history.append(partition, events);
     if (work.length === 0) return poisoned;
 
-    const stored = await this.deps.progress.getMany(work.map((w) => w.key));
+    const stored = new Map<string, StoredProgress>();
+    const missing: string[] = [];
+    for (const { key } of work) {
+      const cached = this.cache.get(key);
+      if (cached) stored.set(key, cached);
+      else missing.push(key);
+    }
+    for (const [key, s] of await this.deps.progress.getMany(missing)) stored.set(key, s);
     const current = new Map<string, LearnerProgress>();
     for (const [key, s] of stored) current.set(key, s.progress);
     const changed = new Set<string>();
@@ -107,14 +135,22 @@ export class CriteriaProcessor {
     // Effects first: see MongoOutbox for why this order loses nothing.
     await this.deps.outbox.add(effects);
     for (const e of effects) this.effects.inc({ kind: e.kind });
-    // Distinct documents: saved side by side, a few at a time.
-    const keys = [...changed];
-    for (let i = 0; i < keys.length; i += SAVE_CONCURRENCY) {
-      const slice = keys.slice(i, i + SAVE_CONCURRENCY);
-      const saved = await Promise.all(slice.map((key) => this.deps.progress.save(key, stored.get(key)?.rev ?? null, current.get(key)!)));
-      const conflict = slice.find((_, j) => !saved[j]);
-      if (conflict) throw new ProgressConflictError(conflict);
+    const entries = [...changed].map((key) => ({ key, expectedRev: stored.get(key)?.rev ?? null, progress: current.get(key)! }));
+    let conflicts: string[];
+    try {
+      conflicts = await this.deps.progress.saveMany(entries);
+    } catch (error) {
+      // Some saves may have landed: what the cache holds of these keys is no longer known.
+      for (const { key } of entries) this.cache.delete(key);
+      throw error;
     }
+    const conflicted = new Set(conflicts);
+    if (this.cache.size + entries.length > this.cacheLimit) this.cache.clear();
+    for (const e of entries) {
+      if (conflicted.has(e.key)) this.cache.delete(e.key);
+      else this.cache.set(e.key, { rev: (e.expectedRev ?? 0) + 1, progress: e.progress });
+    }
+    if (conflicts.length) throw new ProgressConflictError(conflicts[0]!);
     this.deps.logger.debug({ records: records.length, work: work.length, saved: changed.size, effects: effects.length, ms: Date.now() - started }, 'batch applied');
     return poisoned;
   };

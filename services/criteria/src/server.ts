@@ -8,6 +8,7 @@ import {
   KafkaEventLog,
   MongoCriteriaDefinitions,
   MongoIssuerSettings,
+  MongoEventHistory,
   MongoLearnerProgress,
   MongoOutbox,
   MongoTenantDirectory,
@@ -23,6 +24,7 @@ import { createCriteriaAdminRouter } from './admin-app.js';
 import type { CriteriaConfig } from './config.js';
 import { OutboxDispatcher, webhookPolicy } from './dispatcher.js';
 import { createIssuerRouter } from './issuer-routes.js';
+import { dryRunCriteria } from './dry-run.js';
 import { CriteriaProcessor } from './processor.js';
 import { createProgressRouter } from './progress-routes.js';
 
@@ -44,15 +46,16 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   const definitions = new MongoCriteriaDefinitions(mongo.db);
   const progress = new MongoLearnerProgress(mongo.db);
   const outbox = new MongoOutbox(mongo.db);
+  const history = new MongoEventHistory(mongo.db);
   const issuers = new MongoIssuerSettings(mongo.db);
-  await Promise.all([directory.init(), definitions.init(), progress.init(), outbox.init()]);
+  await Promise.all([directory.init(), definitions.init(), progress.init(), outbox.init(), history.init()]);
 
   const eventLog = new KafkaEventLog({ kafka, valueSchemaIds, logger, metrics, producers: 1, instanceId: `criteria-${config.instanceId || `${process.pid}`}` });
   await eventLog.connect();
   const dispatcher = new OutboxDispatcher({ outbox, issuers, eventLog, logger, metrics, pollMs: config.dispatcherPollMs, webhook: webhookPolicy(config) });
 
   const active = new CachedActiveCriteria(async () => (await definitions.activeForAllTenants()).map((d) => ({ tenant: d.tenant, criteria: d.criteria })), config.criteriaRefreshMs);
-  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, logger, metrics });
+  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, history, logger, metrics });
   const runner = new ConsumerRunner({
     kafka,
     registry,
@@ -85,7 +88,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
     }
   });
   app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics()));
-  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate() }).use(createIssuerRouter({ issuers, outbox, logger })));
+  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate(), dryRun: (tenant, badgeClass, version) => dryRunCriteria({ definitions, history, progress }, tenant, badgeClass, version) }).use(createIssuerRouter({ issuers, outbox, logger })));
   app.use(
     createProgressRouter({
       progress,

@@ -21,6 +21,18 @@ export interface StoredProgress {
 }
 
 const DUPLICATE_KEY = 11000;
+
+function fieldsOf(progress: LearnerProgress): Omit<ProgressDoc, '_id' | 'rev'> {
+  return {
+    tenant: progress.tenant,
+    learner: progress.learner,
+    badgeClass: progress.badgeClass,
+    criteriaVersion: progress.criteriaVersion,
+    awardActive: progress.award !== null,
+    progress,
+    updatedAt: new Date(),
+  };
+}
 const LOOKUP_CONCURRENCY = 16;
 
 export function progressKey(tenant: string, learner: string, badgeClass: string, criteriaVersion: number): string {
@@ -82,17 +94,45 @@ export class MongoLearnerProgress {
     return found;
   }
 
+  /**
+   * Saves many documents, each only if nobody saved it since `expectedRev` was read (null: it
+   * must not exist yet). New documents go in one insertMany per bucket, updates a few at a time.
+   * Returns the keys that were not saved because another consumer got there first.
+   */
+  async saveMany(entries: readonly { key: string; expectedRev: number | null; progress: LearnerProgress }[]): Promise<string[]> {
+    const conflicts: string[] = [];
+    const inserts = new Map<Collection<ProgressDoc>, ProgressDoc[]>();
+    const updates = entries.filter((e) => e.expectedRev !== null);
+    for (const e of entries) {
+      if (e.expectedRev !== null) continue;
+      const bucket = this.bucketOf(e.key);
+      let docs = inserts.get(bucket);
+      if (!docs) inserts.set(bucket, (docs = []));
+      docs.push({ _id: e.key, rev: 1, ...fieldsOf(e.progress) });
+    }
+    await Promise.all(
+      [...inserts].map(async ([bucket, docs]) => {
+        try {
+          await bucket.insertMany(docs, { ordered: false });
+        } catch (error) {
+          const writeErrors = (error as { writeErrors?: { code?: number; index?: number }[] | { code?: number; index?: number } }).writeErrors;
+          const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
+          if (list.length === 0 || list.some((w) => w.code !== DUPLICATE_KEY)) throw error;
+          for (const w of list) conflicts.push(docs[w.index ?? 0]!._id);
+        }
+      }),
+    );
+    for (let i = 0; i < updates.length; i += LOOKUP_CONCURRENCY) {
+      const slice = updates.slice(i, i + LOOKUP_CONCURRENCY);
+      const saved = await Promise.all(slice.map((e) => this.save(e.key, e.expectedRev, e.progress)));
+      slice.forEach((e, j) => saved[j] || conflicts.push(e.key));
+    }
+    return conflicts;
+  }
+
   /** Saves if nobody saved since `expectedRev` was read (null: the document must not exist yet). */
   async save(key: string, expectedRev: number | null, progress: LearnerProgress): Promise<boolean> {
-    const fields = {
-      tenant: progress.tenant,
-      learner: progress.learner,
-      badgeClass: progress.badgeClass,
-      criteriaVersion: progress.criteriaVersion,
-      awardActive: progress.award !== null,
-      progress,
-      updatedAt: new Date(),
-    };
+    const fields = fieldsOf(progress);
     if (expectedRev === null) {
       try {
         await this.bucketOf(key).insertOne({ _id: key, rev: 1, ...fields });

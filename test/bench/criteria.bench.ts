@@ -1,0 +1,246 @@
+/**
+ * npm run bench:criteria — the criteria consumer on the real stack, against a bare-driver
+ * baseline consuming the same records in the same run.
+ *
+ * 1. Throughput: BENCH_EVENTS graded attempts (1,000 learners, 20 courses) are written to
+ *    caliper.events. The criteria service (its own process, as deployed, 20 active criteria)
+ *    and the baseline (a kafkajs consumer that writes one MongoDB document per event with
+ *    insertMany, then commits) each consume exactly that range from its start; events per
+ *    second = records / time until the group has committed past a sentinel on every partition.
+ * 2. Latency: with the consumer caught up, events are posted through the ingest API at half
+ *    the sustained rate for BENCH_LATENCY_SECONDS; latency is the Demonstrated record's Kafka
+ *    timestamp minus the badgestream-received-at header of the event that caused it.
+ * Target (issue 3): criteria ≥ 50% of the baseline's events/s; p99 < 1 s at half the rate.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import type { Kafka } from 'kafkajs';
+import type { Criteria } from '@badgestream/criteria';
+import { KafkaEventLog, MongoCriteriaDefinitions, TOPICS, createLogger, createMetricsRegistry, frameJson, registerValueSchemas } from '@badgestream/platform';
+import { loadKafkaValueSchemas } from '@badgestream/schemas';
+import { CALIPER_V1P2, REPO_ROOT, endOffsets, envelopeOf, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
+import { sessionEvent } from '../support/events.js';
+import { freePort } from '../support/net.js';
+import { formatRow, percentile } from './stats.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const LEARNERS = 1000;
+const BADGES = 20;
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
+
+const run = uniqueName('bench');
+const course = (k: number) => `https://example.edu/${run}/courses/${k}`;
+const badgeClass = (k: number) => `https://issuer.example/${run}/badges/course-${k}`;
+
+function criteriaFor(k: number): Criteria {
+  return {
+    badgeClass: badgeClass(k),
+    version: 1,
+    name: `Course ${k}`,
+    requirement: {
+      id: 'quizzes',
+      description: 'pass any 3 of the 5 quizzes of the course with 60%',
+      match: { type: 'GradeEvent', action: 'Graded', object: { idPrefix: `${course(k)}/` } },
+      where: [{ scoreRatio: { min: 0.6 } }],
+      latestBy: 'object.assignable.id',
+      atLeast: 3,
+    },
+    whenUnmet: k % 2 === 0 ? 'revoke' : 'keep',
+  } as Criteria;
+}
+
+let sequence = 0;
+function graded(learner: string, k: number, q: number, score: number): Record<string, unknown> {
+  const n = sequence++;
+  const assignable = `${course(k)}/quizzes/${q}`;
+  const attempt = `${assignable}/attempts/${n}`;
+  return {
+    '@context': CALIPER_V1P2,
+    id: `urn:uuid:${crypto.randomUUID()}`,
+    type: 'GradeEvent',
+    profile: 'GradingProfile',
+    actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
+    action: 'Graded',
+    object: { id: attempt, type: 'Attempt', assignee: { id: learner, type: 'Person' }, assignable: { id: assignable, type: 'Assessment' }, count: 1 },
+    generated: { id: `${attempt}/score`, type: 'Score', attempt, maxScore: 10, scoreGiven: score },
+    eventTime: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString(),
+  };
+}
+
+function streamEvent(n: number): Record<string, unknown> {
+  // Deterministic spread: every learner, every course, scores around the bar.
+  return graded(`https://example.edu/users/${run}-${n % LEARNERS}`, (n * 7) % BADGES, (n * 3) % 5, (n * 13) % 11);
+}
+
+function learnerOf(event: Record<string, unknown>): string {
+  return (event.object as { assignee: { id: string } }).assignee.id;
+}
+
+/** Writes one event no criteria cares about to every partition; returns their offsets. */
+async function writeSentinels(h: IngestHarness, schemaId: number, partitions: Iterable<number>): Promise<Map<number, bigint>> {
+  const producer = h.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const sentinels = new Map<number, bigint>();
+  for (const partition of partitions) {
+    const event = sessionEvent(`https://example.edu/users/${run}-sentinel-${partition}`);
+    const [meta] = await producer.send({ topic: TOPICS.events, acks: -1, messages: [{ partition, key: `${h.tenant}|sentinel-${partition}`, value: frameJson(schemaId, event), headers: { 'badgestream-tenant': h.tenant, 'badgestream-event-id': event.id } }] });
+    sentinels.set(partition, BigInt(meta!.baseOffset!));
+  }
+  await producer.disconnect();
+  return sentinels;
+}
+
+async function setGroupStart(kafka: Kafka, groupId: string, start: Map<number, string>): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.setOffsets({ groupId, topic: TOPICS.events, partitions: [...start].map(([partition, offset]) => ({ partition, offset })) });
+  await admin.disconnect();
+}
+
+/** Seconds from now until the group has committed past every sentinel. */
+async function waitPast(kafka: Kafka, groupId: string, sentinels: Map<number, bigint>, started: bigint): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (;;) {
+      const committed = (await admin.fetchOffsets({ groupId, topics: [TOPICS.events] }))[0]!.partitions;
+      if (committed.every((p) => BigInt(p.offset) > (sentinels.get(p.partition) ?? -1n))) return Number(process.hrtime.bigint() - started) / 1e9;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function baseline(h: IngestHarness, start: Map<number, string>, sentinels: Map<number, bigint>): Promise<number> {
+  const groupId = uniqueName('bench-baseline');
+  await setGroupStart(h.kafka, groupId, start);
+  const docs = h.mongo.db.collection<{ _id: string; key?: string; event: unknown }>(`bench_baseline_${run.replace(/[^a-z0-9]/gi, '_')}`);
+  const consumer = h.kafka.consumer({ groupId, sessionTimeout: 10_000 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: TOPICS.events });
+  const started = process.hrtime.bigint();
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+      const records = batch.messages.map((m) => ({ _id: `${batch.partition}@${m.offset}`, key: m.key?.toString(), event: JSON.parse(m.value!.subarray(5).toString()) as unknown }));
+      if (records.length) await docs.insertMany(records, { ordered: false });
+      for (const m of batch.messages) resolveOffset(m.offset);
+      await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(BigInt(batch.lastOffset()) + 1n) }] }] });
+    },
+  });
+  const seconds = await waitPast(h.kafka, groupId, sentinels, started);
+  await consumer.disconnect();
+  await docs.drop();
+  return seconds;
+}
+
+function logFile(name: string): number {
+  mkdirSync(path.join(REPO_ROOT, 'test-output'), { recursive: true });
+  return openSync(path.join(REPO_ROOT, 'test-output', `${name}.log`), 'a');
+}
+
+async function main(): Promise<void> {
+  const h = await startIngestHarness({ LOG_LEVEL: 'warn' });
+  const definitions = new MongoCriteriaDefinitions(h.mongo.db);
+  await definitions.init();
+  for (let k = 0; k < BADGES; k++) {
+    await definitions.put(h.tenant, criteriaFor(k));
+    await definitions.activate(h.tenant, badgeClass(k), 1);
+  }
+  const schemaIds = await registerValueSchemas(h.registry, loadKafkaValueSchemas());
+  const log = new KafkaEventLog({ kafka: h.kafka, valueSchemaIds: schemaIds, logger: createLogger('bench', 'error'), metrics: createMetricsRegistry('bench'), instanceId: `${run}-producer` });
+
+  const start = await endOffsets(h.kafka, TOPICS.events);
+  const events = Array.from({ length: EVENTS }, (_, n) => streamEvent(n));
+  for (let c = 0; c < events.length; c += 2000) {
+    await log.publish(events.slice(c, c + 2000).map((event) => ({ topic: TOPICS.events, key: `${h.tenant}|${learnerOf(event)}`, value: event, headers: { 'badgestream-tenant': h.tenant, 'badgestream-event-id': event.id as string, 'caliper-data-version': 'v1p2', 'badgestream-received-at': new Date().toISOString() } })));
+  }
+  const sentinels = await writeSentinels(h, schemaIds.get(TOPICS.events)!, start.keys());
+  console.log(`bench:criteria: ${EVENTS} events for ${LEARNERS} learners, ${BADGES} active criteria, ${start.size} partitions (run ${run})`);
+
+  const baselineSeconds = await baseline(h, start, sentinels);
+
+  const groupId = uniqueName('bench-criteria');
+  await setGroupStart(h.kafka, groupId, start);
+  const port = await freePort();
+  const env = { ...process.env, CRITERIA_GROUP_ID: groupId, CRITERIA_INSTANCE_ID: `${run}-criteria`, CRITERIA_PORT: String(port), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const started = process.hrtime.bigint();
+  const child: ChildProcess = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/badgestream.js'), 'serve', 'criteria'], { env, stdio: ['ignore', logFile(`${run}-criteria`), logFile(`${run}-criteria`)] });
+  try {
+    const criteriaSeconds = await waitPast(h.kafka, groupId, sentinels, started);
+    const records = EVENTS + sentinels.size;
+    const rate = { baseline: records / baselineSeconds, criteria: records / criteriaSeconds };
+    const widths = [34, 10, 12];
+    console.log(formatRow(['', 'seconds', 'events/s'], widths));
+    console.log(formatRow(['baseline (insertMany, bare driver)', baselineSeconds, rate.baseline], widths));
+    console.log(formatRow(['criteria consumer (20 criteria)', criteriaSeconds, rate.criteria], widths));
+    console.log(`ratio criteria/baseline: ${((100 * rate.criteria) / rate.baseline).toFixed(1)} % (target ≥ 50 %); includes the service's start-up`);
+
+    // Latency at half the sustained rate, through the ingest API.
+    const target = rate.criteria / 2;
+    const latencyStart = await endOffsets(h.kafka, TOPICS.events);
+    const perEnvelope = 10;
+    const envelopes = Math.max(1, Math.round((target * LATENCY_SECONDS) / perEnvelope));
+    const intervalMs = (1000 * perEnvelope) / target;
+    const posted = new Set<string>();
+    let n = 0;
+    const t0 = Date.now();
+    for (let e = 0; e < envelopes; e++) {
+      // Fresh learners who pass three quizzes of one course: each third event earns a badge.
+      const batch = Array.from({ length: perEnvelope }, () => {
+        const i = n++;
+        const event = graded(`https://example.edu/users/${run}-latency-${Math.floor(i / 3)}`, Math.floor(i / 3) % BADGES, i % 3, 9);
+        posted.add(event.id as string);
+        return event;
+      });
+      const response = await h.post(envelopeOf(batch));
+      if (response.status !== 200) throw new Error(`ingest answered ${response.status}: ${JSON.stringify(response.body)}`);
+      const wait = t0 + (e + 1) * intervalMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    const expectedAwards = Math.floor(n / 3);
+    const latencies = await demonstratedLatencies(h, latencyStart, posted, expectedAwards);
+    latencies.sort((a, b) => a - b);
+    console.log(`latency ingest → Demonstrated at ${target.toFixed(0)} events/s for ${LATENCY_SECONDS} s: ${latencies.length} awards, p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms (target p99 < 1000 ms)`);
+  } finally {
+    child.kill('SIGTERM');
+    await log.close();
+    await h.close();
+  }
+}
+
+/** Reads caliper.events from `from` until `expected` Demonstrated events caused by `posted` events have arrived. */
+async function demonstratedLatencies(h: IngestHarness, from: Map<number, string>, posted: Set<string>, expected: number): Promise<number[]> {
+  const receivedAt = new Map<string, number>();
+  const demonstrated: { causedBy: string; at: number }[] = [];
+  const consumer = h.kafka.consumer({ groupId: uniqueName('bench-reader') });
+  await consumer.connect();
+  await consumer.subscribe({ topic: TOPICS.events });
+  const deadline = Date.now() + 120_000;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const event = JSON.parse(message.value!.subarray(5).toString()) as { id: string; action: string; extensions?: { badgestream?: { causedBy?: string } } };
+      if (posted.has(event.id)) receivedAt.set(event.id, Date.parse(message.headers?.['badgestream-received-at']?.toString() ?? ''));
+      const causedBy = event.extensions?.badgestream?.causedBy;
+      if (event.action === 'Demonstrated' && causedBy && posted.has(causedBy)) demonstrated.push({ causedBy, at: Number(message.timestamp) });
+      if (demonstrated.length >= expected) done();
+    },
+  });
+  for (const [partition, offset] of from) consumer.seek({ topic: TOPICS.events, partition, offset });
+  await Promise.race([finished, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+  await consumer.disconnect();
+  if (demonstrated.length < expected) console.log(`only ${demonstrated.length} of ${expected} expected Demonstrated events arrived within 120 s`);
+  return demonstrated.filter((d) => receivedAt.has(d.causedBy)).map((d) => d.at - receivedAt.get(d.causedBy)!);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
