@@ -5,10 +5,14 @@ import {
   ConflictError,
   InvalidCriteriaError,
   MongoCriteriaDefinitions,
+  MongoEventHistory,
+  MongoLearnerProgress,
   MongoTenantDirectory,
   NotFoundError,
   type CriteriaDefinition,
 } from '@badgestream/platform';
+import type { Db } from 'mongodb';
+import { dryRunCriteria } from '@badgestream/criteria-service';
 import { positiveInteger, withMongo } from './support.js';
 
 /**
@@ -94,6 +98,19 @@ export function registerCriteriaCommands(program: Command): void {
     });
 
   criteria
+    .command('dry-run')
+    .description('evaluate a stored version (draft or active) over the stored event history and print, as JSON, who would be awarded, revoked or have an award replaced; nothing is written')
+    .requiredOption('--tenant <name>', 'tenant')
+    .requiredOption('--badge-class <iri>', 'the IRI of the badge class')
+    .requiredOption('--version <n>', 'the version to evaluate', positiveInteger)
+    .action(async (opts: { tenant: string; badgeClass: string; version: number }) => {
+      await withDefinitions(async (definitions, _directory, db) => {
+        const result = await dryRunCriteria({ definitions, history: new MongoEventHistory(db), progress: new MongoLearnerProgress(db) }, opts.tenant, opts.badgeClass, opts.version);
+        console.log(JSON.stringify(result, null, 2));
+      });
+    });
+
+  criteria
     .command('retire')
     .description('retire a version: an active one stops awarding, a draft is abandoned')
     .requiredOption('--tenant <name>', 'tenant')
@@ -148,10 +165,10 @@ async function requireTenant(directory: MongoTenantDirectory, tenant: string): P
   }
 }
 
-async function withDefinitions(work: (definitions: MongoCriteriaDefinitions, directory: MongoTenantDirectory) => Promise<void>): Promise<void> {
+async function withDefinitions(work: (definitions: MongoCriteriaDefinitions, directory: MongoTenantDirectory, db: Db) => Promise<void>): Promise<void> {
   await withMongo(async (db) => {
     const definitions = new MongoCriteriaDefinitions(db);
     await definitions.init();
-    await work(definitions, new MongoTenantDirectory(db));
+    await work(definitions, new MongoTenantDirectory(db), db);
   });
 }

@@ -57,10 +57,11 @@ interface Work {
 }
 
 /**
- * The criteria consumer's batch handler: applies each event to the progress of every active
- * criteria of its tenant that cares about it, writes the resulting effects to the outbox, then
- * saves the progress. Both writes are idempotent by event id, so replaying a batch after a
- * crash (offsets are committed only after this resolves) changes nothing and loses nothing.
+ * The criteria consumer's batch handler: keeps the slice in the event history (for dry runs),
+ * applies each event to the progress of every active criteria of its tenant that cares about it,
+ * writes the resulting effects to the outbox, then saves the progress. Every write is idempotent
+ * (by chunk bounds, effect id, event id), so replaying a batch after a crash (offsets are
+ * committed only after this resolves) changes nothing and loses nothing.
  */
 export class CriteriaProcessor {
   private readonly applied: Counter<'outcome'>;
