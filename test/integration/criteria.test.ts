@@ -104,7 +104,9 @@ describe('the criteria service on the real stack', () => {
     const ada = `https://example.edu/users/${uniqueName('ada')}`;
     const bob = `https://example.edu/users/${uniqueName('bob')}`;
     // Ada passes three quizzes with 70% or more; Bob passes two, and scores 60% on the third.
-    const events = [graded(ada, 1, 8, '2026-10-01T10:00:00.000Z'), graded(ada, 2, 7, '2026-10-02T10:00:00.000Z'), graded(ada, 3, 9, '2026-10-03T10:00:00.000Z')];
+    const events: Record<string, unknown>[] = [graded(ada, 1, 8, '2026-10-01T10:00:00.000Z'), graded(ada, 2, 7, '2026-10-02T10:00:00.000Z'), graded(ada, 3, 9, '2026-10-03T10:00:00.000Z')];
+    // Extension keys as LTI writes them (IRIs with dots) must be kept in the history too.
+    events[0] = { ...events[0], extensions: { 'https://purl.imsglobal.org/spec/lti/claim/deployment_id': '07940580-b309-415e-a37c-914d387c1150', $note: 'kept' } };
     events.push(graded(bob, 1, 9, '2026-10-01T11:00:00.000Z'), graded(bob, 2, 8, '2026-10-02T11:00:00.000Z'), graded(bob, 3, 6, '2026-10-03T11:00:00.000Z'));
     expect((await h.post(envelopeOf(events))).status).toBe(200);
     await until(() => progressOf(ada), (p) => Boolean(p.badges[0]?.award));

@@ -12,10 +12,26 @@ export interface TopicValueSchema {
 
 export function createSchemaRegistry(url: string): SchemaRegistry {
   // Our value schemas are JSON Schema 2020-12; the client's default Ajv speaks draft-07.
-  const ajvInstance = new Ajv2020({ strict: false, allErrors: false });
+  const ajv = new Ajv2020({ strict: false, allErrors: false });
+  // The client compiles each registry id's schema on the one instance. One schema can have several
+  // registry ids (an older id of the same schema after the registry lost its storage, or two
+  // subjects), and Ajv refuses a second schema with the same $id: records framed with the other id
+  // would fail to decode. Each compile therefore replaces what the instance knows under that $id;
+  // validators compiled before keep working.
+  const ajvInstance = {
+    compile(schema: { $id?: string }) {
+      if (typeof schema.$id === 'string') ajv.removeSchema(schema.$id);
+      return ajv.compile(schema);
+    },
+    addSchema(schema: object, key?: string) {
+      if (key) ajv.removeSchema(key);
+      ajv.addSchema(schema, key);
+      return ajvInstance;
+    },
+  };
   return new SchemaRegistry(
     { host: url, retry: { retries: 2, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 2 } },
-    // The client bundles its own Ajv copy; the instance is structurally what it needs.
+    // The client bundles its own Ajv copy and only calls compile on it.
     { [SchemaType.JSON]: { ajvInstance: ajvInstance as never } },
   );
 }

@@ -9,6 +9,14 @@ export interface HistoryEvent {
   event: Record<string, unknown>;
 }
 
+/** How an event is stored: as JSON text, because Caliper keys may hold '.' or start with '$' (extension IRIs, JSON-LD), which FerretDB refuses as document keys. */
+interface StoredEvent {
+  tenant: string;
+  learner: string;
+  offset: string;
+  json: string;
+}
+
 interface HistoryChunk {
   /** `<partition>@<first offset>-<last offset>`: the same slice stored twice is one chunk. */
   _id: string;
@@ -16,7 +24,7 @@ interface HistoryChunk {
   firstOffset: string;
   lastOffset: string;
   tenants: string[];
-  events: HistoryEvent[];
+  events: StoredEvent[];
   storedAt: Date;
 }
 
@@ -53,7 +61,7 @@ export class MongoEventHistory {
       firstOffset: events[0]!.offset,
       lastOffset: events.at(-1)!.offset,
       tenants: [...new Set(events.map((e) => e.tenant))].sort(),
-      events: [...events],
+      events: events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, json: JSON.stringify(event) })),
       storedAt: new Date(),
     };
     try {
@@ -67,12 +75,13 @@ export class MongoEventHistory {
   async *eventsOf(tenant: string): AsyncGenerator<HistoryEvent> {
     const seen = new Set<string>();
     for await (const chunk of this.chunks.find({ tenants: tenant })) {
-      for (const e of chunk.events) {
-        if (e.tenant !== tenant) continue;
-        const id = typeof e.event.id === 'string' ? e.event.id : `${chunk.partition}@${e.offset}`;
+      for (const stored of chunk.events) {
+        if (stored.tenant !== tenant) continue;
+        const event = JSON.parse(stored.json) as Record<string, unknown>;
+        const id = typeof event.id === 'string' ? event.id : `${chunk.partition}@${stored.offset}`;
         if (seen.has(id)) continue;
         seen.add(id);
-        yield e;
+        yield { tenant: stored.tenant, learner: stored.learner, offset: stored.offset, event };
       }
     }
   }
