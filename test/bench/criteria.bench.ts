@@ -22,6 +22,7 @@ import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import { CALIPER_V1P2, REPO_ROOT, endOffsets, envelopeOf, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
 import { sessionEvent } from '../support/events.js';
 import { freePort } from '../support/net.js';
+import { courseBadge, courseCriteria, courseIri, startGroupAt } from '../support/criteria-stream.js';
 import { formatRow, percentile } from './stats.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -30,25 +31,10 @@ const BADGES = 20;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 
 const run = uniqueName('bench');
-const course = (k: number) => `https://example.edu/${run}/courses/${k}`;
-const badgeClass = (k: number) => `https://issuer.example/${run}/badges/course-${k}`;
+const course = (k: number) => courseIri(run, k);
+const badgeClass = (k: number) => courseBadge(run, k);
 
-function criteriaFor(k: number): Criteria {
-  return {
-    badgeClass: badgeClass(k),
-    version: 1,
-    name: `Course ${k}`,
-    requirement: {
-      id: 'quizzes',
-      description: 'pass any 3 of the 5 quizzes of the course with 60%',
-      match: { type: 'GradeEvent', action: 'Graded', object: { idPrefix: `${course(k)}/` } },
-      where: [{ scoreRatio: { min: 0.6 } }],
-      latestBy: 'object.assignable.id',
-      atLeast: 3,
-    },
-    whenUnmet: k % 2 === 0 ? 'revoke' : 'keep',
-  } as Criteria;
-}
+const criteriaFor = (k: number): Criteria => courseCriteria(run, k);
 
 let sequence = 0;
 function graded(learner: string, k: number, q: number, score: number): Record<string, unknown> {
@@ -91,13 +77,6 @@ async function writeSentinels(h: IngestHarness, schemaId: number, partitions: It
   return sentinels;
 }
 
-async function setGroupStart(kafka: Kafka, groupId: string, start: Map<number, string>): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.setOffsets({ groupId, topic: TOPICS.events, partitions: [...start].map(([partition, offset]) => ({ partition, offset })) });
-  await admin.disconnect();
-}
-
 /** Seconds from now until the group has committed past every sentinel. */
 async function waitPast(kafka: Kafka, groupId: string, sentinels: Map<number, bigint>, started: bigint): Promise<number> {
   const admin = kafka.admin();
@@ -115,7 +94,7 @@ async function waitPast(kafka: Kafka, groupId: string, sentinels: Map<number, bi
 
 async function baseline(h: IngestHarness, start: Map<number, string>, sentinels: Map<number, bigint>): Promise<number> {
   const groupId = uniqueName('bench-baseline');
-  await setGroupStart(h.kafka, groupId, start);
+  await startGroupAt(h.kafka, groupId, start);
   const docs = h.mongo.db.collection<{ _id: string; key?: string; event: unknown }>(`bench_baseline_${run.replace(/[^a-z0-9]/gi, '_')}`);
   const consumer = h.kafka.consumer({ groupId, sessionTimeout: 10_000 });
   await consumer.connect();
@@ -163,7 +142,7 @@ async function main(): Promise<void> {
   const baselineSeconds = await baseline(h, start, sentinels);
 
   const groupId = uniqueName('bench-criteria');
-  await setGroupStart(h.kafka, groupId, start);
+  await startGroupAt(h.kafka, groupId, start);
   const port = await freePort();
   const env = { ...process.env, CRITERIA_GROUP_ID: groupId, CRITERIA_INSTANCE_ID: `${run}-criteria`, CRITERIA_PORT: String(port), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   const started = process.hrtime.bigint();

@@ -15,6 +15,7 @@ import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import { CALIPER_V1P2, REPO_ROOT, endOffsets, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
 import { sessionEvent } from '../support/events.js';
 import { requireStack } from '../support/stack.js';
+import { courseBadge, courseCriteria, courseIri } from '../support/criteria-stream.js';
 import { freePort } from '../support/net.js';
 
 // 100,000 events (the target of the criteria issue) take about 15 minutes on FerretDB; the default run is a fifth.
@@ -39,29 +40,12 @@ const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
 const random = prng(SEED);
 
 const run = uniqueName('chaos');
-const badgeClass = (k: number) => `https://issuer.example/${run}/badges/course-${k}`;
-const course = (k: number) => `https://example.edu/${run}/courses/${k}`;
+const badgeClass = (k: number) => courseBadge(run, k);
+const course = (k: number) => courseIri(run, k);
 const quiz = (k: number, q: number) => `${course(k)}/quizzes/${q}`;
 const learnerIri = (i: number) => `https://example.edu/users/${run}-${i}`;
 
-function criteriaFor(k: number): Criteria {
-  return {
-    badgeClass: badgeClass(k),
-    version: 1,
-    name: `Course ${k}`,
-    requirement: {
-      id: 'quizzes',
-      description: 'pass any 3 of the 5 quizzes of the course with 60%',
-      // Attempts are filed under their course, so each criteria selects the events of its course.
-      match: { type: 'GradeEvent', action: 'Graded', object: { idPrefix: `${course(k)}/` } },
-      where: [{ scoreRatio: { min: 0.6 } }],
-      latestBy: 'object.assignable.id',
-      atLeast: 3,
-    },
-    // Half the courses revoke when a regrade drops a learner below the bar; the others keep.
-    whenUnmet: k % 2 === 0 ? 'revoke' : 'keep',
-  } as Criteria;
-}
+const criteriaFor = (k: number): Criteria => courseCriteria(run, k);
 
 function gradeEvent(n: number): Record<string, unknown> {
   const l = Math.floor(random() * LEARNERS);

@@ -8,6 +8,7 @@ import { gradeEvent } from '../support/events.js';
 import { endOffsets, envelopeOf, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
 import { freePort } from '../support/net.js';
 import { requireStack } from '../support/stack.js';
+import { startGroupAt } from '../support/criteria-stream.js';
 
 /**
  * Awards and revocations reaching the issuer: a signed webhook with retries and an operator's
@@ -90,11 +91,7 @@ beforeAll(async () => {
 
   // A group of its own, starting at the end of the topic: only what this file posts.
   const groupId = uniqueName('criteria-webhooks');
-  const admin = h.kafka.admin();
-  await admin.connect();
-  const ends = await endOffsets(h.kafka, TOPICS.events);
-  await admin.setOffsets({ groupId, topic: TOPICS.events, partitions: [...ends].map(([partition, offset]) => ({ partition, offset })) });
-  await admin.disconnect();
+  await startGroupAt(h.kafka, groupId);
   criteria = await startCriteria(
     loadCriteriaConfig({
       KAFKA_BROKERS: stack.kafkaBrokers.join(','),

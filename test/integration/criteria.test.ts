@@ -4,6 +4,7 @@ import { loadCriteriaConfig, startCriteria, type RunningCriteria } from '@badges
 import { gradeEvent } from '../support/events.js';
 import { endOffsets, envelopeOf, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
 import { requireStack } from '../support/stack.js';
+import { startGroupAt } from '../support/criteria-stream.js';
 
 let h: IngestHarness;
 let criteria: RunningCriteria;
@@ -30,11 +31,7 @@ beforeAll(async () => {
   // A new group starts at the oldest record; this test cares only about what it posts, so the
   // group starts at the end of the topic instead of replaying what earlier suites wrote.
   const groupId = uniqueName('criteria-test');
-  const admin = h.kafka.admin();
-  await admin.connect();
-  const ends = await endOffsets(h.kafka, TOPICS.events);
-  await admin.setOffsets({ groupId, topic: TOPICS.events, partitions: [...ends].map(([partition, offset]) => ({ partition, offset })) });
-  await admin.disconnect();
+  await startGroupAt(h.kafka, groupId);
   const config = loadCriteriaConfig({
     KAFKA_BROKERS: stack.kafkaBrokers.join(','),
     SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
