@@ -19,8 +19,8 @@ import type { Kafka } from 'kafkajs';
 import type { Criteria } from '@badgestream/criteria';
 import { KafkaEventLog, MongoCriteriaDefinitions, TOPICS, createLogger, createMetricsRegistry, frameJson, registerValueSchemas } from '@badgestream/platform';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
-import { CALIPER_V1P2, REPO_ROOT, endOffsets, envelopeOf, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
-import { sessionEvent } from '../support/events.js';
+import { REPO_ROOT, endOffsets, envelopeOf, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
+import { gradeEvent, sessionEvent } from '../support/events.js';
 import { freePort } from '../support/net.js';
 import { courseBadge, courseCriteria, courseIri, startGroupAt } from '../support/criteria-stream.js';
 import { formatRow, percentile } from './stats.js';
@@ -40,18 +40,7 @@ let sequence = 0;
 function graded(learner: string, k: number, q: number, score: number): Record<string, unknown> {
   const n = sequence++;
   const assignable = `${course(k)}/quizzes/${q}`;
-  const attempt = `${assignable}/attempts/${n}`;
-  return {
-    '@context': CALIPER_V1P2,
-    id: `urn:uuid:${crypto.randomUUID()}`,
-    type: 'GradeEvent',
-    profile: 'GradingProfile',
-    actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
-    action: 'Graded',
-    object: { id: attempt, type: 'Attempt', assignee: { id: learner, type: 'Person' }, assignable: { id: assignable, type: 'Assessment' }, count: 1 },
-    generated: { id: `${attempt}/score`, type: 'Score', attempt, maxScore: 10, scoreGiven: score },
-    eventTime: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString(),
-  };
+  return gradeEvent(learner, { assignable, attempt: `${assignable}/attempts/${n}`, scoreGiven: score, maxScore: 10, eventTime: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString() });
 }
 
 function streamEvent(n: number): Record<string, unknown> {

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateHistory, type Criteria } from '@badgestream/criteria';
 import { KafkaEventLog, MongoCriteriaDefinitions, MongoLearnerProgress, frameJson, TOPICS, createMetricsRegistry, createLogger, progressKey, registerValueSchemas } from '@badgestream/platform';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
-import { CALIPER_V1P2, REPO_ROOT, endOffsets, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
-import { sessionEvent } from '../support/events.js';
+import { REPO_ROOT, endOffsets, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
+import { gradeEvent, sessionEvent } from '../support/events.js';
 import { requireStack } from '../support/stack.js';
 import { courseBadge, courseCriteria, courseIri } from '../support/criteria-stream.js';
 import { freePort } from '../support/net.js';
@@ -47,23 +47,14 @@ const learnerIri = (i: number) => `https://example.edu/users/${run}-${i}`;
 
 const criteriaFor = (k: number): Criteria => courseCriteria(run, k);
 
-function gradeEvent(n: number): Record<string, unknown> {
+function streamEvent(): Record<string, unknown> {
   const l = Math.floor(random() * LEARNERS);
-  const learner = learnerIri(l);
   const k = Math.floor(random() * BADGES);
   const q = Math.floor(random() * 5);
-  const attempt = `${quiz(k, q)}/attempts/${run}-${l}`;
-  return {
-    '@context': CALIPER_V1P2,
-    id: `urn:uuid:${crypto.randomUUID()}`,
-    type: 'GradeEvent',
-    profile: 'GradingProfile',
-    actor: { id: 'https://example.edu/autograder', type: 'SoftwareApplication' },
-    action: 'Graded',
-    object: { id: attempt, type: 'Attempt', assignee: { id: learner, type: 'Person' }, assignable: { id: quiz(k, q), type: 'Assessment' }, count: 1 },
-    generated: { id: `${attempt}/score/${n}`, type: 'Score', attempt, maxScore: 10, scoreGiven: Math.floor(random() * 11) },
-    eventTime: new Date(Date.UTC(2026, 0, 1) + Math.floor(random() * 300 * 86_400_000)).toISOString(),
-  };
+  const scoreGiven = Math.floor(random() * 11);
+  const eventTime = new Date(Date.UTC(2026, 0, 1) + Math.floor(random() * 300 * 86_400_000)).toISOString();
+  // The attempt is filed under its course, which the course's criteria select by IRI prefix.
+  return gradeEvent(learnerIri(l), { assignable: quiz(k, q), attempt: `${quiz(k, q)}/attempts/${run}-${l}`, scoreGiven, maxScore: 10, eventTime });
 }
 
 let h: IngestHarness;
@@ -114,7 +105,7 @@ afterAll(async () => {
 
 describe(`criteria consumers killed ${KILLS} times during a stream of ${EVENTS} events (seed ${SEED})`, () => {
   it('hold exactly the awards the engine computes from the events: none lost, none doubled', { timeout: 30 * 60_000 }, async () => {
-    const events = Array.from({ length: EVENTS }, (_, n) => gradeEvent(n));
+    const events = Array.from({ length: EVENTS }, () => streamEvent());
     const now = new Date().toISOString();
     const expected = new Map<string, string>();
     for (let k = 0; k < BADGES; k++) {

@@ -36,10 +36,10 @@ export function viewEvent(learner: string, extra: Record<string, unknown> = {}) 
  */
 export function gradeEvent(
   learner: string,
-  options: { assignable?: string; scoreGiven?: number; maxScore?: number; eventTime?: string } = {},
+  options: { assignable?: string; attempt?: string; scoreGiven?: number; maxScore?: number; eventTime?: string } = {},
 ) {
   const assignable = options.assignable ?? 'https://example.edu/courses/7/assess/1';
-  const attempt = `${learner}/attempts/${encodeURIComponent(assignable)}`;
+  const attempt = options.attempt ?? `${learner}/attempts/${encodeURIComponent(assignable)}`;
   return {
     '@context': CALIPER_V1P2,
     id: eventId(),

@@ -199,7 +199,7 @@ function requireAdmin(authenticator: CachedAuthenticator, logger: Logger, retryA
 }
 
 /** Parses a JSON body (unless an earlier middleware did), answering 415 and 400 as problems. */
-function jsonBody(maxBodyKb: number): RequestHandler {
+export function jsonBody(maxBodyKb: number): RequestHandler {
   const parse = express.json({ limit: maxBodyKb * 1024, strict: false });
   return (req, res, next) => {
     if (!req.is(['application/json', 'application/*+json'])) {

@@ -1,4 +1,4 @@
-import express, { Router, type RequestHandler, type Response } from 'express';
+import { Router, type Response } from 'express';
 import {
   ConflictError,
   InvalidInputError,
@@ -12,7 +12,7 @@ import {
   type MongoOutbox,
   type OutboxEntry,
 } from '@badgestream/platform';
-import { adminRoute, type AdminRequest } from './admin-app.js';
+import { adminRoute, jsonBody, type AdminRequest } from './admin-app.js';
 
 export interface IssuerRoutesDeps {
   issuers: MongoIssuerSettings;
@@ -47,7 +47,7 @@ export function createIssuerRouter(deps: IssuerRoutesDeps): Router {
 
   router.put(
     '/issuer',
-    jsonBody(),
+    jsonBody(16),
     route(async (req, res) => {
       const { settings, secret } = await deps.issuers.put(req.principal.tenant, req.body);
       deps.logger.info({ tenant: req.principal.tenant, keyId: req.principal.keyId, action: 'issuer-set', mode: settings.mode, webhookUrl: settings.webhookUrl, secretGenerated: secret !== undefined }, 'issuing settings set');
@@ -102,20 +102,6 @@ function sendKnownProblem(req: AdminRequest, res: Response, error: unknown): boo
   return true;
 }
 
-/** Parses a small JSON body, answering 415 and 400 as problems. */
-function jsonBody(): RequestHandler {
-  const parse = express.json({ limit: '16kb', strict: false });
-  return (req, res, next) => {
-    if (!req.is(['application/json', 'application/*+json'])) {
-      sendProblem(res, problem(415, 'unsupported-media-type', 'Send the body as application/json', { detail: `got Content-Type ${JSON.stringify(req.headers['content-type'] ?? '(none)')}`, instance: req.originalUrl }));
-      return;
-    }
-    parse(req, res, (error?: unknown) => {
-      if (!error) return next();
-      sendProblem(res, problem(400, 'invalid-json', 'The body is not valid JSON (or is larger than 16 KiB)', { detail: (error as Error).message, instance: req.originalUrl }));
-    });
-  };
-}
 
 export function settingsView(s: IssuerSettings) {
   return {
