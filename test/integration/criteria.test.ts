@@ -52,7 +52,7 @@ afterAll(async () => {
 async function progressOf(learner: string) {
   const r = await fetch(`${criteria.url}/progress?learner=${encodeURIComponent(learner)}`, { headers: { authorization: `Bearer ${h.tokens.reader}` } });
   expect(r.status).toBe(200);
-  return (await r.json()) as { badges: { badgeClass: string; met: boolean; award: { awardId: string } | null; provenance: unknown }[]; effects: { kind: string; awardId: string; status: string }[] };
+  return (await r.json()) as { badges: { badgeClass: string; criteriaVersion: number; met: boolean; award: { awardId: string } | null; provenance: unknown }[]; effects: { kind: string; awardId: string; status: string; criteriaVersion: number }[] };
 }
 
 async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
@@ -97,23 +97,29 @@ describe('the criteria service on the real stack', () => {
     expect(both[1]!.value).toMatchObject({ object: { type: 'Assertion', badge: badgeClass, revoked: true } });
   });
 
-  it('dry-runs a criteria version over the event history: the active one agrees with live processing, a changed one lists who would change', async () => {
+  it('dry-runs a criteria version over the event history, then activates it: dry run, activation and live processing agree', async () => {
     const ada = `https://example.edu/users/${uniqueName('ada')}`;
     const bob = `https://example.edu/users/${uniqueName('bob')}`;
+    const cy = `https://example.edu/users/${uniqueName('cy')}`;
     // Ada passes three quizzes with 70% or more; Bob passes two, and scores 60% on the third.
     const events: Record<string, unknown>[] = [graded(ada, 1, 8, '2026-10-01T10:00:00.000Z'), graded(ada, 2, 7, '2026-10-02T10:00:00.000Z'), graded(ada, 3, 9, '2026-10-03T10:00:00.000Z')];
     // Extension keys as LTI writes them (IRIs with dots) must be kept in the history too.
     events[0] = { ...events[0], extensions: { 'https://purl.imsglobal.org/spec/lti/claim/deployment_id': '07940580-b309-415e-a37c-914d387c1150', $note: 'kept' } };
     events.push(graded(bob, 1, 9, '2026-10-01T11:00:00.000Z'), graded(bob, 2, 8, '2026-10-02T11:00:00.000Z'), graded(bob, 3, 6, '2026-10-03T11:00:00.000Z'));
+    // Cy completes three quizzes with 70% only with the fourth; with 60% the second counts and the third completes.
+    events.push(graded(cy, 1, 9, '2026-10-01T12:00:00.000Z'), graded(cy, 2, 6, '2026-10-02T12:00:00.000Z'), graded(cy, 3, 8, '2026-10-03T12:00:00.000Z'), graded(cy, 4, 7, '2026-10-04T12:00:00.000Z'));
     expect((await h.post(envelopeOf(events))).status).toBe(200);
-    await until(() => progressOf(ada), (p) => Boolean(p.badges[0]?.award));
+    const adaBefore = await until(() => progressOf(ada), (p) => Boolean(p.badges[0]?.award));
+    const cyBefore = await until(() => progressOf(cy), (p) => Boolean(p.badges[0]?.award));
     await until(() => progressOf(bob), (p) => p.badges[0] !== undefined && p.badges[0].met === false);
 
+    type Listed = { learner: string; awardId?: string; held?: { awardId: string; criteriaVersion: number } };
     const dryRun = async (body: unknown) => {
       const r = await fetch(`${criteria.url}/admin/criteria/dry-run`, { method: 'POST', headers: { authorization: `Bearer ${h.tokens.admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      return { status: r.status, body: (await r.json()) as { wouldAward: { learner: string }[]; wouldRevoke: { learner: string }[]; wouldReplace: { learner: string; held: { criteriaVersion: number } }[]; learners: number; detail?: string; title?: string } };
+      return { status: r.status, body: (await r.json()) as { wouldAward: Listed[]; wouldRevoke: Listed[]; wouldReplace: Listed[]; unchanged: number; learners: number; detail?: string; title?: string } };
     };
-    const learnersIn = (list: { learner: string }[]) => list.map((l) => l.learner).filter((l) => l === ada || l === bob);
+    const ours = new Set([ada, bob, cy]);
+    const learnersIn = (list: Listed[]) => list.map((l) => l.learner).filter((l) => ours.has(l));
 
     // The active version over the stored history gives what live processing gave.
     const same = await dryRun({ badgeClass, version: 1 });
@@ -122,18 +128,43 @@ describe('the criteria service on the real stack', () => {
     expect(learnersIn(same.body.wouldRevoke)).toEqual([]);
     expect(learnersIn(same.body.wouldReplace)).toEqual([]);
 
-    // Version 2 lowers the bar to 60%: Bob would be awarded, Ada's award would be replaced by one under version 2.
+    // Version 2 lowers the bar to 60%: Bob would be awarded; Cy's award would be replaced by one
+    // completed earlier; Ada's award, completed by the same event under both, stays.
     const definitions = new MongoCriteriaDefinitions(h.mongo.db);
     const v1 = (await definitions.get(h.tenant, badgeClass, 1))!.criteria;
     await definitions.put(h.tenant, { ...v1, version: 2, requirement: { ...v1.requirement, where: [{ scoreRatio: { min: 0.6 } }] } } as typeof v1);
     const lower = await dryRun({ badgeClass, version: 2 });
     expect(lower.status).toBe(200);
     expect(learnersIn(lower.body.wouldAward)).toEqual([bob]);
-    expect(lower.body.wouldReplace.filter((r) => r.learner === ada).map((r) => r.held.criteriaVersion)).toEqual([1]);
+    expect(lower.body.wouldReplace.filter((r) => ours.has(r.learner)).map((r) => [r.learner, r.held!.awardId, r.held!.criteriaVersion])).toEqual([[cy, cyBefore.badges[0]!.award!.awardId, 1]]);
     expect(learnersIn(lower.body.wouldRevoke)).toEqual([]);
     // Nothing changed: version 2 is still a draft, and Bob still holds nothing.
     expect((await definitions.get(h.tenant, badgeClass, 2))!.status).toBe('draft');
     expect((await progressOf(bob)).badges.every((b) => b.award === null)).toBe(true);
+
+    // Activation evaluates version 2 over the history and does exactly what the dry run listed.
+    const activated = await fetch(`${criteria.url}/admin/criteria/activate`, { method: 'POST', headers: { authorization: `Bearer ${h.tokens.admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ badgeClass, version: 2 }) });
+    expect(activated.status).toBe(200);
+    const held = (p: Awaited<ReturnType<typeof progressOf>>) => p.badges.filter((b) => b.award !== null);
+    const bobAfter = await until(() => progressOf(bob), (p) => held(p).length === 1 && p.effects.length === 1);
+    expect(bobAfter.effects.map((e) => [e.kind, e.criteriaVersion, e.awardId])).toEqual([['award', 2, lower.body.wouldAward.find((a) => a.learner === bob)!.awardId]]);
+    const cyAfter = await until(() => progressOf(cy), (p) => held(p)[0]?.criteriaVersion === 2 && p.effects.length === 3);
+    const replaced = lower.body.wouldReplace.find((r) => r.learner === cy)!;
+    expect(cyAfter.effects.map((e) => [e.kind, e.awardId])).toEqual([
+      ['award', replaced.held!.awardId],
+      ['revoke', replaced.held!.awardId],
+      ['award', replaced.awardId],
+    ]);
+    expect(held(cyAfter).map((b) => b.award!.awardId)).toEqual([replaced.awardId]);
+    const adaAfter = await until(() => progressOf(ada), (p) => held(p)[0]?.criteriaVersion === 2);
+    expect(held(adaAfter).map((b) => b.award!.awardId)).toEqual([adaBefore.badges[0]!.award!.awardId]);
+    expect(adaAfter.effects.map((e) => e.kind)).toEqual(['award']);
+
+    // Live processing under version 2 agrees with its dry run: nothing left to change.
+    const settled = await dryRun({ badgeClass, version: 2 });
+    expect(learnersIn(settled.body.wouldAward)).toEqual([]);
+    expect(learnersIn(settled.body.wouldRevoke)).toEqual([]);
+    expect(learnersIn(settled.body.wouldReplace)).toEqual([]);
 
     const missing = await dryRun({ badgeClass, version: 99 });
     expect(missing.status).toBe(404);

@@ -12,7 +12,7 @@ import {
   type CriteriaDefinition,
 } from '@badgestream/platform';
 import type { Db } from 'mongodb';
-import { dryRunCriteria } from '@badgestream/criteria-service';
+import { criteriaOptions, dryRunCriteria } from '@badgestream/criteria-service';
 import { positiveInteger, withMongo } from './support.js';
 
 /**
@@ -103,9 +103,10 @@ export function registerCriteriaCommands(program: Command): void {
     .requiredOption('--tenant <name>', 'tenant')
     .requiredOption('--badge-class <iri>', 'the IRI of the badge class')
     .requiredOption('--version <n>', 'the version to evaluate', positiveInteger)
-    .action(async (opts: { tenant: string; badgeClass: string; version: number }) => {
+    .option('--group <id>', 'the criteria consumer group whose awards the outcome is compared with', process.env.CRITERIA_GROUP_ID ?? criteriaOptions.groupId.default)
+    .action(async (opts: { tenant: string; badgeClass: string; version: number; group: string }) => {
       await withDefinitions(async (definitions, _directory, db) => {
-        const result = await dryRunCriteria({ definitions, history: new MongoEventHistory(db), progress: new MongoLearnerProgress(db) }, opts.tenant, opts.badgeClass, opts.version);
+        const result = await dryRunCriteria({ definitions, history: new MongoEventHistory(db), progress: new MongoLearnerProgress(db, opts.group) }, opts.tenant, opts.badgeClass, opts.version);
         console.log(JSON.stringify(result, null, 2));
       });
     });

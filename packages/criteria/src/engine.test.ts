@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, checkExpiry, type Effect, type LearnerProgress } from './progress.js';
+import { applyEvent, checkExpiry, progressFromFacts, succeed, type Effect, type LearnerProgress } from './progress.js';
+import { toFact } from './facts.js';
 import { evaluateHistory } from './history.js';
 import { progressReport } from './report.js';
 import type { Criteria } from './types.js';
@@ -284,6 +285,52 @@ describe('criteria engine: idempotence, reports, backfill', () => {
     const outcomes = evaluateHistory(courseCriteria(), history, { tenant: TENANT, now: dayOf(400) }, new Map([[ANA, held.progress]]));
     expect(outcomes.get(ANA)).toMatchObject({ met: false, award: null, change: 'revoke' });
     expect(outcomes.get(BEN)).toMatchObject({ met: true, change: 'award' });
+  });
+});
+
+describe('criteria engine: a new version takes over (activation)', () => {
+  const v3 = (overrides: Partial<Criteria> = {}) => courseCriteria({ version: 3, ...overrides });
+  const fromHistory = (criteria: Criteria, events: TestEvent[]) =>
+    progressFromFacts(criteria, events.map((e) => toFact(criteria, e)).filter((f) => f !== undefined), { tenant: TENANT, learner: ANA, now: dayOf(400) });
+
+  it('keeps an award the new version gives for the same completing event: same id, no effect', () => {
+    const held = fold(courseCriteria(), earning());
+    const next = fromHistory(v3({ name: 'Python Basics (reworded)' }), earning());
+    const { progress, previous, effects } = succeed(held.progress, next, dayOf(400));
+    expect(effects).toEqual([]);
+    expect(progress.award?.awardId).toBe(held.progress.award!.awardId);
+    expect(previous?.award).toBeNull();
+    expect(progress.history).toEqual(held.progress.history);
+  });
+
+  it('replaces an award the new version gives differently, and revokes one it does not give', () => {
+    const held = fold(courseCriteria(), earning());
+    // Version 3 does not need the final exam: the third quiz completes it, so the award differs.
+    const quizzesOnly = v3({ requirement: courseCriteria().requirement.all![1]!, order: undefined } as Partial<Criteria>);
+    const replaced = succeed(held.progress, fromHistory(quizzesOnly, earning()), dayOf(400));
+    expect(replaced.effects.map((e) => [e.kind, e.awardId])).toEqual([
+      ['revoke', held.progress.award!.awardId],
+      ['award', replaced.progress.award!.awardId],
+    ]);
+    expect(replaced.progress.award!.awardId).not.toBe(held.progress.award!.awardId);
+    expect(replaced.effects[0]).toMatchObject({ kind: 'revoke', reason: expect.stringContaining('replaced: version 3') });
+
+    // Version 3 also needs quiz 5, which Ana never took.
+    const harder = v3({ requirement: { all: [...courseCriteria().requirement.all!, { id: 'quiz-5', match: { type: 'GradeEvent', action: 'Graded', object: { id: quiz(5) } } }] } } as Partial<Criteria>);
+    const revoked = succeed(held.progress, fromHistory(harder, earning()), dayOf(400));
+    expect(revoked.effects.map((e) => [e.kind, e.awardId])).toEqual([['revoke', held.progress.award!.awardId]]);
+    expect(revoked.progress.award).toBeNull();
+    // Revoking twice (a backfill redone after a crash) gives the same id; effects emitted under
+    // the earlier version carry over, so a later one never reuses an id.
+    expect(succeed(held.progress, fromHistory(harder, earning()), dayOf(400)).effects[0]!.id).toBe(revoked.effects[0]!.id);
+    const ids = [...revoked.progress.history.map((e) => e.id)];
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('a learner new to the badge class is awarded what the version gives over their history', () => {
+    const { effects, previous } = succeed(undefined, fromHistory(v3(), earning()), dayOf(400));
+    expect(effects.map((e) => e.kind)).toEqual(['award']);
+    expect(previous).toBeUndefined();
   });
 });
 

@@ -8,6 +8,7 @@ export {
   checkExpiry,
   emptyProgress,
   progressFromFacts,
+  succeed,
   type AwardEffect,
   type AwardEnd,
   type AwardRecord,

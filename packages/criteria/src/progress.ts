@@ -163,7 +163,9 @@ function stepTimeline(compiled: CompiledCriteria, identity: Identity, timeline: 
     });
   } else if (!held && evaluation.met && (awards.length === 0 || compiled.awardAgain)) {
     const award: AwardRecord = {
-      awardId: derivedId('award', identity.tenant, identity.learner, identity.badgeClass, identity.criteriaVersion, fact.id),
+      // Not the criteria version: a new version that gives the award for the same event gives the
+      // same award, so activating it changes nothing for that learner (see succeed).
+      awardId: derivedId('award', identity.tenant, identity.learner, identity.badgeClass, fact.id),
       cause: fact.id,
       awardedAt: fact.eventTime,
       provenance: evaluation.provenance!,
@@ -266,6 +268,49 @@ function settle(current: LearnerProgress, facts: Fact[], timeline: Timeline, now
   }
   const progress: LearnerProgress = { ...current, facts, met: timeline.met, awards: timeline.awards, award, history: effects.length ? [...history, ...effects] : history };
   return { progress, effects };
+}
+
+/**
+ * A criteria version takes over from the learner's progress under an earlier version of the badge
+ * class (its activation): the learner ends up holding the award `next` gives, computed from every
+ * event of theirs. An award held under the earlier version that the new one gives too (same learner,
+ * same completing event, so the same award id) stays as it is, with no effect; one it does not give
+ * is revoked, whatever the policy for unmet criteria, and the new version's award, if any, is
+ * granted. The effects emitted under the earlier version carry over, so every id stays unique.
+ * Returns the new progress, the earlier one without its award, and the effects.
+ */
+export function succeed(
+  previous: LearnerProgress | undefined,
+  next: LearnerProgress,
+  now: string,
+): { progress: LearnerProgress; previous?: LearnerProgress; effects: Effect[] } {
+  const history = previous?.history ?? [];
+  const before = previous?.award ?? null;
+  const award = next.award;
+  const effects: Effect[] = [];
+  const base = { tenant: next.tenant, learner: next.learner, badgeClass: next.badgeClass, criteriaVersion: next.criteriaVersion, causedBy: `criteria-version:${next.criteriaVersion}` };
+  if (before && before.awardId !== award?.awardId) {
+    effects.push({
+      ...base,
+      kind: 'revoke',
+      id: effectId(history, 'revoke', before.awardId, derivedId(before.awardId, 'superseded', next.criteriaVersion)),
+      awardId: before.awardId,
+      revokedAt: now,
+      reason: award
+        ? `replaced: version ${next.criteriaVersion} of the criteria gives award ${award.awardId} (completed by event ${award.cause}) instead of this one, granted under version ${previous!.criteriaVersion}`
+        : `version ${next.criteriaVersion} of the criteria, activated at ${now}, is not met by the learner's events; this award was granted under version ${previous!.criteriaVersion}`,
+      brokenBy: [],
+      unmet: [],
+      awardProvenance: before.provenance,
+    });
+  }
+  if (award && award.awardId !== before?.awardId) {
+    const effect: AwardEffect = { ...base, kind: 'award', id: effectId([...history, ...effects], 'award', award.awardId, award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
+    if (award.expiresAt !== undefined) effect.expiresAt = award.expiresAt;
+    effects.push(effect);
+  }
+  const progress: LearnerProgress = { ...next, history: [...history, ...effects] };
+  return previous ? { progress, previous: { ...previous, award: null }, effects } : { progress, effects };
 }
 
 /**

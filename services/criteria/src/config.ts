@@ -12,6 +12,13 @@ export const criteriaOptions = {
     default: 10_000,
     parse: parse.integer(1000, 300_000),
   },
+  flushMs: {
+    env: 'CRITERIA_FLUSH_MS',
+    description:
+      'how often the progress held in memory is written to MongoDB (GET /progress and dry runs read it; a restarted instance applies the event history after the last write)',
+    default: 1000,
+    parse: parse.integer(50, 600_000),
+  },
   criteriaRefreshMs: { env: 'CRITERIA_REFRESH_MS', description: 'how often active criteria are reloaded from MongoDB', default: 5000, parse: parse.integer(100, 3_600_000) },
   authCacheTtlMs: { env: 'CRITERIA_AUTH_CACHE_TTL_MS', description: 'how long a token lookup is cached', default: 5000, parse: parse.integer(0, 3_600_000) },
   instanceId: { env: 'CRITERIA_INSTANCE_ID', description: 'unique id of this instance, used in Kafka transactional ids of the outbox publisher', default: '', defaultLabel: 'hostname-pid', parse: parse.string },

@@ -1,17 +1,31 @@
-import { UnusableEventError, applyEvent, isRelevant, type Criteria, type Effect, type LearnerProgress } from '@badgestream/criteria';
 import {
-  BadgestreamError,
+  UnusableEventError,
+  applyEvent,
+  emptyProgress,
+  isRelevant,
+  progressFromFacts,
+  succeed,
+  toFact,
+  type Criteria,
+  type Effect,
+  type Fact,
+  type LearnerProgress,
+} from '@badgestream/criteria';
+import {
   Counter,
+  Gauge,
+  Histogram,
+  ProgressCheckpointConflict,
+  criteriaVersionKey,
   progressKey,
   type ConsumedRecord,
-  type Logger,
   type HistoryEvent,
+  type Logger,
   type MongoEventHistory,
   type MongoLearnerProgress,
   type MongoOutbox,
   type PoisonedRecord,
   type Registry,
-  type StoredProgress,
 } from '@badgestream/platform';
 
 export interface ActiveCriteriaSource {
@@ -23,136 +37,363 @@ export interface CriteriaProcessorDeps {
   criteria: ActiveCriteriaSource;
   progress: MongoLearnerProgress;
   outbox: MongoOutbox;
-  /** Where the events are kept for dry runs and backfill; stored before anything they cause. */
-  history?: MongoEventHistory;
+  /** The events seen, stored before anything they cause: the source of truth for recovery, dry runs and backfill. */
+  history: MongoEventHistory;
+  /** The topic whose partitions this processor is given (the consumer group is the progress store's). */
+  topic: string;
   logger: Logger;
   metrics: Registry;
   now?: () => string;
-  /**
-   * Progress documents kept in memory between batches. Records are keyed by learner, so the
-   * instance that owns a partition is the only one saving its learners' progress and can skip
-   * reading it back; a save is still compare-and-set on the cached revision, so a document
-   * another instance saved meanwhile (after a rebalance) is a conflict, evicted and re-read.
-   */
-  cacheLimit?: number;
 }
 
-/** Another consumer saved a progress document since we read it; the batch is applied again. */
-export class ProgressConflictError extends BadgestreamError {
-  constructor(key: string) {
-    super(`progress ${key} changed while the batch was applied`, { code: 'PROGRESS_CONFLICT', retriable: true });
-  }
+/** The progress of one partition's learners, held in memory by the instance that owns the partition. */
+interface PartitionState {
+  partition: number;
+  /** The checkpoint generation the snapshots in MongoDB stand at (0: none yet). */
+  gen: number;
+  /** The next offset to apply: every record before it has been applied. */
+  next: bigint;
+  /** The criteria versions applied to every record before `next` (criteriaVersionKey). */
+  criteria: Set<string>;
+  progress: Map<string, LearnerProgress>;
+  /** Keys changed since the last flush. */
+  dirty: Set<string>;
+  /** What the checkpoint says: flushing is needed when `next` or `criteria` moved past it. */
+  flushedNext: bigint;
+  flushedCriteria: string;
+  /** A flush failed half-way: its generation's snapshots must be discarded before the next. */
+  unfinished: boolean;
+  /** Serializes the work on the partition (a slice, a backfill, loading). */
+  lock: Promise<unknown>;
 }
 
-/** Progress documents kept in memory by default (see CriteriaProcessorDeps.cacheLimit). */
-export const DEFAULT_PROGRESS_CACHE = 50_000;
-
-interface Work {
-  key: string;
-  record: ConsumedRecord;
-  event: Record<string, unknown>;
-  criteria: Criteria;
-  tenant: string;
-  learner: string;
+/** Changes computed from some events, installed into the partition's state only once their effects are durable. */
+interface Changes {
+  progress: Map<string, LearnerProgress>;
+  effects: Effect[];
 }
 
 /**
- * The criteria consumer's batch handler: keeps the slice in the event history (for dry runs),
- * applies each event to the progress of every active criteria of its tenant that cares about it,
- * writes the resulting effects to the outbox, then saves the progress. Every write is idempotent
- * (by chunk bounds, effect id, event id), so replaying a batch after a crash (offsets are
- * committed only after this resolves) changes nothing and loses nothing.
+ * The criteria consumer's batch handler. The event history is the source of truth: every slice
+ * is stored in it (MongoEventHistory) before anything it causes. The progress of the learners of
+ * the partitions this instance owns is kept in memory; effects are written to the outbox before
+ * the slice's offsets are committed; progress is written to MongoDB in the background (flush), as
+ * snapshots with a per-partition checkpoint (MongoLearnerProgress).
+ *
+ * An instance that takes a partition over (a restart, a rebalance) loads the snapshots up to the
+ * checkpoint, then applies the history after the checkpoint's offset, in offset order, as live
+ * processing did: the same effects under the same ids, which the outbox already holds. A criteria
+ * version that becomes active is evaluated over the whole history of each partition (backfill),
+ * taking over from the learner's progress under the version it replaces (succeed); the versions
+ * applied are part of the checkpoint, so a crash during a backfill redoes it, with the same effects.
  */
 export class CriteriaProcessor {
+  private readonly states = new Map<number, PartitionState>();
+  private readonly loading = new Map<number, Promise<PartitionState>>();
+  private memberId: string | undefined;
+  /** The partitions of the topic the group gave this instance. */
+  private owned = new Set<number>();
   private readonly applied: Counter<'outcome'>;
-  private readonly effects: Counter<'kind'>;
-  private readonly cache = new Map<string, StoredProgress>();
-  private readonly cacheLimit: number;
+  private readonly effectsTotal: Counter<'kind'>;
+  private readonly loads: Histogram<'kind'>;
+  private readonly flushLag: Gauge<'partition'>;
+  private readonly flushes: Counter<'outcome'>;
+  private flushing: Promise<void> | undefined;
 
   constructor(private readonly deps: CriteriaProcessorDeps) {
-    this.cacheLimit = deps.cacheLimit ?? DEFAULT_PROGRESS_CACHE;
-    this.applied = new Counter({ name: 'badgestream_criteria_events_total', help: 'Events by outcome: relevant (applied to some criteria), irrelevant, poisoned', labelNames: ['outcome'], registers: [deps.metrics] });
-    this.effects = new Counter({ name: 'badgestream_criteria_effects_total', help: 'Effects written to the outbox, by kind', labelNames: ['kind'], registers: [deps.metrics] });
+    const registers = [deps.metrics];
+    this.applied = new Counter({ name: 'badgestream_criteria_events_total', help: 'Events by outcome: relevant (applied to some criteria), irrelevant, poisoned', labelNames: ['outcome'], registers });
+    this.effectsTotal = new Counter({ name: 'badgestream_criteria_effects_total', help: 'Effects written to the outbox, by kind', labelNames: ['kind'], registers });
+    this.loads = new Histogram({
+      name: 'badgestream_criteria_partition_load_seconds',
+      help: 'Time to take a partition over (load: snapshots and history after the checkpoint) or to evaluate new criteria versions over its history (backfill)',
+      labelNames: ['kind'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.flushLag = new Gauge({ name: 'badgestream_criteria_unflushed_records', help: 'Records applied in memory but not yet covered by the progress checkpoint in MongoDB, by partition', labelNames: ['partition'], registers });
+    this.flushes = new Counter({ name: 'badgestream_criteria_flushes_total', help: 'Progress flushes by outcome: written, conflict (another instance owns the partition now), failed', labelNames: ['outcome'], registers });
   }
 
+  private now(): string {
+    return (this.deps.now ?? (() => new Date().toISOString()))();
+  }
+
+  /** The group gave this member its partitions: forget those it no longer owns (all, if it was out of the group meanwhile). */
+  readonly onAssignment = ({ memberId, partitions }: { memberId: string; partitions: ReadonlyMap<string, readonly number[]> }): void => {
+    const owned = new Set(partitions.get(this.deps.topic) ?? []);
+    const rejoined = this.memberId !== undefined && this.memberId !== memberId;
+    this.memberId = memberId;
+    this.owned = owned;
+    for (const partition of [...this.states.keys()]) {
+      if (rejoined || !owned.has(partition)) this.states.delete(partition);
+    }
+    this.deps.logger.info({ partitions: [...owned].sort((a, b) => a - b), rejoined }, 'criteria partitions assigned');
+  };
+
   readonly handleBatch = async (records: ConsumedRecord[]): Promise<PoisonedRecord[]> => {
-    const started = Date.now();
-    const byTenant = await this.deps.criteria.activeByTenant();
+    if (records.length === 0) return [];
+    const partition = records[0]!.partition;
     const poisoned: PoisonedRecord[] = [];
-    const work: Work[] = [];
-    const toKeep = new Map<number, HistoryEvent[]>();
+    const events: (HistoryEvent & { record: ConsumedRecord })[] = [];
     for (const record of records) {
+      if (record.partition !== partition) throw new Error(`a slice spans partitions ${partition} and ${record.partition}`);
       const tenant = record.headers['badgestream-tenant'];
       const event = record.value as Record<string, unknown> | undefined;
       if (!tenant || !record.key.startsWith(`${tenant}|`) || !event || typeof event !== 'object') {
         poisoned.push({ record, reason: 'not a Badgestream event record: the badgestream-tenant header must be set and the key must be "<tenant>|<learner>"' });
+        this.applied.inc({ outcome: 'poisoned' });
         continue;
       }
-      const learner = record.key.slice(tenant.length + 1);
-      let kept = toKeep.get(record.partition);
-      if (!kept) toKeep.set(record.partition, (kept = []));
-      kept.push({ tenant, learner, offset: record.offset, event });
-      let relevant = false;
-      for (const criteria of byTenant.get(tenant) ?? []) {
-        if (!isRelevant(criteria, event)) continue;
-        relevant = true;
-        work.push({ key: progressKey(tenant, learner, criteria.badgeClass, criteria.version), record, event, criteria, tenant, learner });
+      events.push({ tenant, learner: record.key.slice(tenant.length + 1), offset: record.offset, event, record });
+    }
+    // History first: whatever this slice causes can be recomputed from it.
+    await this.deps.history.append(partition, events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, event })));
+    const end = BigInt(records.at(-1)!.offset) + 1n;
+    const active = await this.deps.criteria.activeByTenant();
+    const state = await this.ownedState(partition);
+    await this.locked(state, async () => {
+      await this.backfill(state, active);
+      const changes: Changes = { progress: new Map(), effects: [] };
+      for (const e of events) {
+        const outcome = this.apply(state, changes, e, active.get(e.tenant) ?? []);
+        if (typeof outcome !== 'string') poisoned.push({ record: e.record, reason: outcome.poisoned });
+        this.applied.inc({ outcome: typeof outcome === 'string' ? outcome : 'poisoned' });
       }
-      this.applied.inc({ outcome: relevant ? 'relevant' : 'irrelevant' });
-    }
-    if (this.deps.history) for (const [partition, events] of toKeep) await this.deps.history.append(partition, events);
-    if (work.length === 0) return poisoned;
+      await this.commit(state, changes, end);
+    });
+    return poisoned;
+  };
 
-    const stored = new Map<string, StoredProgress>();
-    const missing: string[] = [];
-    for (const { key } of work) {
-      const cached = this.cache.get(key);
-      if (cached) stored.set(key, cached);
-      else missing.push(key);
-    }
-    for (const [key, s] of await this.deps.progress.getMany(missing)) stored.set(key, s);
-    const current = new Map<string, LearnerProgress>();
-    for (const [key, s] of stored) current.set(key, s.progress);
-    const changed = new Set<string>();
+  /** Applies one event to every active criteria of its tenant that cares, into `changes`. */
+  private apply(state: PartitionState, changes: Changes, e: HistoryEvent, criteria: readonly Criteria[]): 'relevant' | 'irrelevant' | { poisoned: string } {
+    const pending = new Map<string, LearnerProgress>();
     const effects: Effect[] = [];
-    const now = (this.deps.now ?? (() => new Date().toISOString()))();
-    const poisonedOffsets = new Set<string>();
-    for (const w of work) {
-      if (poisonedOffsets.has(`${w.record.partition}@${w.record.offset}`)) continue;
+    const now = this.now();
+    let relevant = false;
+    for (const c of criteria) {
+      if (!isRelevant(c, e.event)) continue;
+      relevant = true;
+      const key = progressKey(e.tenant, e.learner, c.badgeClass, c.version);
+      const current = changes.progress.get(key) ?? state.progress.get(key);
       try {
-        const result = applyEvent(current.get(w.key), w.event, w.criteria, { tenant: w.tenant, learner: w.learner, now });
-        if (result.progress !== current.get(w.key)) {
-          current.set(w.key, result.progress);
-          changed.add(w.key);
-        }
+        const result = applyEvent(current, e.event, c, { tenant: e.tenant, learner: e.learner, now });
+        if (result.progress !== current) pending.set(key, result.progress);
         effects.push(...result.effects);
       } catch (error) {
         if (!(error instanceof UnusableEventError)) throw error;
-        poisonedOffsets.add(`${w.record.partition}@${w.record.offset}`);
-        poisoned.push({ record: w.record, reason: `criteria ${w.criteria.badgeClass} v${w.criteria.version}: ${error.message}` });
+        // The whole event is refused: none of its criteria take it.
+        return { poisoned: `criteria ${c.badgeClass} v${c.version}: ${error.message}` };
       }
     }
+    for (const [key, progress] of pending) changes.progress.set(key, progress);
+    changes.effects.push(...effects);
+    return relevant ? 'relevant' : 'irrelevant';
+  }
 
-    // Effects first: see MongoOutbox for why this order loses nothing.
-    await this.deps.outbox.add(effects);
-    for (const e of effects) this.effects.inc({ kind: e.kind });
-    const entries = [...changed].map((key) => ({ key, expectedRev: stored.get(key)?.rev ?? null, progress: current.get(key)! }));
-    let conflicts: string[];
-    try {
-      conflicts = await this.deps.progress.saveMany(entries);
-    } catch (error) {
-      // Some saves may have landed: what the cache holds of these keys is no longer known.
-      for (const { key } of entries) this.cache.delete(key);
-      throw error;
+  /** Effects to the outbox (durable, idempotent by id), then the changes into memory. */
+  private async commit(state: PartitionState, changes: Changes, next: bigint, criteria?: Set<string>): Promise<void> {
+    await this.deps.outbox.add(changes.effects);
+    for (const e of changes.effects) this.effectsTotal.inc({ kind: e.kind });
+    for (const [key, progress] of changes.progress) {
+      state.progress.set(key, progress);
+      state.dirty.add(key);
     }
-    const conflicted = new Set(conflicts);
-    if (this.cache.size + entries.length > this.cacheLimit) this.cache.clear();
-    for (const e of entries) {
-      if (conflicted.has(e.key)) this.cache.delete(e.key);
-      else this.cache.set(e.key, { rev: (e.expectedRev ?? 0) + 1, progress: e.progress });
+    if (next > state.next) state.next = next;
+    if (criteria) state.criteria = criteria;
+    this.flushLag.set({ partition: String(state.partition) }, Number(state.next - state.flushedNext));
+  }
+
+  private locked<T>(state: PartitionState, work: () => Promise<T>): Promise<T> {
+    const run = state.lock.then(work);
+    state.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The partition's state, loaded from MongoDB when this instance has not got it in memory. */
+  private ownedState(partition: number): Promise<PartitionState> {
+    const known = this.states.get(partition);
+    if (known) return Promise.resolve(known);
+    let loading = this.loading.get(partition);
+    if (!loading) {
+      loading = this.load(partition).finally(() => this.loading.delete(partition));
+      this.loading.set(partition, loading);
     }
-    if (conflicts.length) throw new ProgressConflictError(conflicts[0]!);
-    this.deps.logger.debug({ records: records.length, work: work.length, saved: changed.size, effects: effects.length, ms: Date.now() - started }, 'batch applied');
-    return poisoned;
-  };
+    return loading;
+  }
+
+  private async load(partition: number): Promise<PartitionState> {
+    const started = Date.now();
+    const checkpoint = await this.deps.progress.checkpoint(this.deps.topic, partition);
+    const gen = checkpoint?.gen ?? 0;
+    const from = BigInt(checkpoint?.offset ?? '0');
+    const criteria = new Set(checkpoint?.criteria ?? []);
+    const state: PartitionState = {
+      partition,
+      gen,
+      next: from,
+      criteria,
+      progress: await this.deps.progress.loadPartition(partition, gen),
+      dirty: new Set(),
+      flushedNext: from,
+      flushedCriteria: [...criteria].sort().join('\n'),
+      unfinished: false,
+      lock: Promise.resolve(),
+    };
+    // The records applied since the checkpoint, as they were applied: same order, same criteria.
+    const byTenant = new Map<string, Criteria[]>();
+    const definitions = await this.deps.criteria.activeByTenant();
+    for (const [tenant, list] of definitions) {
+      const applied = list.filter((c) => criteria.has(criteriaVersionKey(tenant, c.badgeClass, c.version)));
+      if (applied.length) byTenant.set(tenant, applied);
+    }
+    const changes: Changes = { progress: new Map(), effects: [] };
+    let replayed = 0;
+    let last = from - 1n;
+    for await (const e of this.deps.history.replay(partition, [...byTenant.keys()], from, BigInt(Number.MAX_SAFE_INTEGER))) {
+      this.apply(state, changes, e, byTenant.get(e.tenant) ?? []);
+      last = BigInt(e.offset);
+      replayed++;
+    }
+    await this.commit(state, changes, last + 1n);
+    this.states.set(partition, state);
+    this.loads.observe({ kind: 'load' }, (Date.now() - started) / 1000);
+    this.deps.logger.info({ partition, gen, from: from.toString(), replayed, learners: state.progress.size, effects: changes.effects.length, ms: Date.now() - started }, 'partition taken over');
+    return state;
+  }
+
+  /**
+   * Criteria versions active now but not yet applied to the partition are evaluated over its
+   * whole history before `state.next`, each learner taking over from their progress under another
+   * version of the badge class; retired versions leave the set.
+   */
+  private async backfill(state: PartitionState, active: ReadonlyMap<string, readonly Criteria[]>): Promise<void> {
+    const wanted = new Set<string>();
+    const fresh: { tenant: string; criteria: Criteria }[] = [];
+    for (const [tenant, list] of active) {
+      for (const c of list) {
+        const key = criteriaVersionKey(tenant, c.badgeClass, c.version);
+        wanted.add(key);
+        if (!state.criteria.has(key)) fresh.push({ tenant, criteria: c });
+      }
+    }
+    if (fresh.length === 0) {
+      if ([...state.criteria].some((k) => !wanted.has(k))) state.criteria = wanted;
+      return;
+    }
+    const started = Date.now();
+    const now = this.now();
+    const changes: Changes = { progress: new Map(), effects: [] };
+    for (const tenant of new Set(fresh.map((f) => f.tenant))) {
+      const mine = fresh.filter((f) => f.tenant === tenant).map((f) => f.criteria);
+      // Facts per criteria and learner, from one pass over the tenant's history in this partition.
+      const facts = mine.map(() => new Map<string, Fact[]>());
+      for await (const e of this.deps.history.replay(state.partition, [tenant], 0n, state.next)) {
+        mine.forEach((c, i) => {
+          let fact: Fact | undefined;
+          try {
+            fact = toFact(c, e.event);
+          } catch (error) {
+            if (!(error instanceof UnusableEventError)) throw error;
+          }
+          if (!fact) return;
+          const byLearner = facts[i]!;
+          let list = byLearner.get(e.learner);
+          if (!list) byLearner.set(e.learner, (list = []));
+          if (!list.some((f) => f.id === fact.id)) list.push(fact);
+        });
+      }
+      mine.forEach((c, i) => {
+        // Learners with progress under another version of the badge class are settled too, taking
+        // over from the version holding an award, else the one with the longest record of effects.
+        const previousOf = new Map<string, { key: string; progress: LearnerProgress }>();
+        for (const [key, p] of state.progress) {
+          if (p.tenant !== tenant || p.badgeClass !== c.badgeClass || p.criteriaVersion === c.version) continue;
+          const progress = changes.progress.get(key) ?? p;
+          const best = previousOf.get(p.learner);
+          if (!best || (!best.progress.award && (progress.award || progress.history.length > best.progress.history.length))) previousOf.set(p.learner, { key, progress });
+        }
+        for (const learner of new Set([...facts[i]!.keys(), ...previousOf.keys()])) {
+          const ctx = { tenant, learner, now };
+          const learnerFacts = facts[i]!.get(learner);
+          const next = learnerFacts?.length ? progressFromFacts(c, learnerFacts, ctx) : emptyProgress(c, ctx);
+          const previous = previousOf.get(learner);
+          const result = succeed(previous?.progress, next, now);
+          changes.progress.set(progressKey(tenant, learner, c.badgeClass, c.version), result.progress);
+          if (previous && result.previous) changes.progress.set(previous.key, result.previous);
+          changes.effects.push(...result.effects);
+        }
+      });
+    }
+    const criteria = new Set([...state.criteria].filter((k) => wanted.has(k)));
+    for (const f of fresh) criteria.add(criteriaVersionKey(f.tenant, f.criteria.badgeClass, f.criteria.version));
+    await this.commit(state, changes, state.next, criteria);
+    this.loads.observe({ kind: 'backfill' }, (Date.now() - started) / 1000);
+    this.deps.logger.info(
+      { partition: state.partition, criteria: fresh.map((f) => `${f.criteria.badgeClass} v${f.criteria.version}`), before: state.next.toString(), effects: changes.effects.length, ms: Date.now() - started },
+      'criteria versions evaluated over the history',
+    );
+  }
+
+  /**
+   * Brings every owned partition up to the active criteria, without waiting for its next record:
+   * a version activated while no events come is still evaluated over the history at once.
+   */
+  async refresh(): Promise<void> {
+    const active = await this.deps.criteria.activeByTenant();
+    for (const partition of [...this.owned]) {
+      const state = await this.ownedState(partition);
+      if (this.states.get(partition) !== state) continue;
+      await this.locked(state, () => this.backfill(state, active));
+    }
+  }
+
+  /** Partitions whose state is in memory. */
+  ownedPartitions(): number[] {
+    return [...this.states.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Writes the progress changed since the last flush as snapshots, and moves each partition's
+   * checkpoint. One flush at a time; a partition another instance took over is dropped.
+   */
+  flush(): Promise<void> {
+    this.flushing ??= this.flushAll().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushAll(): Promise<void> {
+    for (const state of [...this.states.values()]) {
+      const criteria = [...state.criteria].sort();
+      if (state.dirty.size === 0 && state.next === state.flushedNext && criteria.join('\n') === state.flushedCriteria) continue;
+      // Taken at one instant: the changes and the offset they reflect.
+      const changed = new Map([...state.dirty].map((key) => [key, state.progress.get(key)!]));
+      const next = state.next;
+      state.dirty = new Set();
+      const gen = state.gen + 1;
+      try {
+        if (state.unfinished) {
+          await this.deps.progress.discardAbove(state.partition, state.gen);
+          state.unfinished = false;
+        }
+        await this.deps.progress.flush(this.deps.topic, state.partition, state.gen, { gen, offset: next.toString(), criteria }, changed);
+        state.gen = gen;
+        state.flushedNext = next;
+        state.flushedCriteria = criteria.join('\n');
+        this.flushes.inc({ outcome: 'written' });
+        this.flushLag.set({ partition: String(state.partition) }, Number(state.next - state.flushedNext));
+      } catch (error) {
+        if (error instanceof ProgressCheckpointConflict) {
+          this.flushes.inc({ outcome: 'conflict' });
+          if (this.states.get(state.partition) === state) this.states.delete(state.partition);
+          this.deps.logger.warn({ partition: state.partition }, 'another instance wrote this partition\'s progress: dropping it from memory');
+          continue;
+        }
+        this.flushes.inc({ outcome: 'failed' });
+        for (const key of changed.keys()) state.dirty.add(key);
+        state.unfinished = true;
+        this.deps.logger.warn({ err: error, partition: state.partition }, 'progress flush failed; trying again at the next flush');
+      }
+    }
+  }
 }

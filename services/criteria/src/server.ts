@@ -44,7 +44,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   const { metrics, kafka, registry, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'criteria', config, logger, valueSchemas: loadKafkaValueSchemas() });
   const directory = new MongoTenantDirectory(mongo.db);
   const definitions = new MongoCriteriaDefinitions(mongo.db);
-  const progress = new MongoLearnerProgress(mongo.db);
+  const progress = new MongoLearnerProgress(mongo.db, config.groupId);
   const outbox = new MongoOutbox(mongo.db);
   const history = new MongoEventHistory(mongo.db);
   const issuers = new MongoIssuerSettings(mongo.db);
@@ -55,7 +55,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   const dispatcher = new OutboxDispatcher({ outbox, issuers, eventLog, logger, metrics, pollMs: config.dispatcherPollMs, webhook: webhookPolicy(config) });
 
   const active = new CachedActiveCriteria(async () => (await definitions.activeForAllTenants()).map((d) => ({ tenant: d.tenant, criteria: d.criteria })), config.criteriaRefreshMs);
-  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, history, logger, metrics });
+  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, history, topic: TOPICS.events, logger, metrics });
   const runner = new ConsumerRunner({
     kafka,
     registry,
@@ -66,6 +66,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
     metrics,
     concurrency: config.concurrency,
     sessionTimeoutMs: config.sessionTimeoutMs,
+    onAssignment: processor.onAssignment,
     handleBatch: async (records) => {
       const poisoned = await processor.handleBatch(records);
       dispatcher.nudge();
@@ -101,6 +102,18 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
 
   await runner.start();
   dispatcher.start();
+  // Progress is written to MongoDB in the background; the history makes up for what a crash loses.
+  // Activations are applied to idle partitions too.
+  let ticking = false;
+  const flusher = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    void processor
+      .refresh()
+      .then(() => processor.flush())
+      .catch((error: unknown) => logger.error({ err: error }, 'progress refresh or flush failed'))
+      .finally(() => (ticking = false));
+  }, config.flushMs);
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
@@ -117,7 +130,9 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
     close: () =>
       (closing ??= (async () => {
         shuttingDown = true;
+        clearInterval(flusher);
         await runner.stop();
+        await processor.flush();
         await dispatcher.stop();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await eventLog.close();

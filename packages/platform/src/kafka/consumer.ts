@@ -45,6 +45,12 @@ export interface ConsumerRunnerOptions {
   sessionTimeoutMs?: number;
   /** A fetched batch is handled and committed in slices of at most this many records. */
   maxRecordsPerCommit?: number;
+  /**
+   * Called each time this member joins the group, with its member id and the partitions it was
+   * given, by topic: a handler that keeps state per partition drops what it no longer owns (and
+   * everything when the member id changed: it was out of the group meanwhile).
+   */
+  onAssignment?: (assignment: { memberId: string; partitions: ReadonlyMap<string, readonly number[]> }) => void;
 }
 
 export const DLQ_HEADERS = {
@@ -94,6 +100,10 @@ export class ConsumerRunner {
     });
     // kafkajs restarts a consumer after a retriable crash by itself; after any other, this
     // runner starts a fresh one, so a process never stays alive without consuming.
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.options.logger.info({ group: this.options.groupId, memberId: payload.memberId, assignment: payload.memberAssignment }, 'joined the consumer group');
+      this.options.onAssignment?.({ memberId: payload.memberId, partitions: new Map(Object.entries(payload.memberAssignment)) });
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.options.logger.error({ err: payload.error, restart: payload.restart, group: this.options.groupId }, 'consumer crashed');
       if (payload.restart || this.stopping) return;

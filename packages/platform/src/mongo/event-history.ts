@@ -28,33 +28,63 @@ interface HistoryChunk {
   storedAt: Date;
 }
 
+/** A chunk's entry in the index: small, so finding the chunks of a range never reads the events. */
+interface ChunkEntry {
+  _id: string;
+  partition: number;
+  /** The offsets as numbers, for range filters (Kafka offsets stay far below 2^53). */
+  first: number;
+  last: number;
+  tenants: string[];
+  events: number;
+  storedAt: Date;
+}
+
 const DUPLICATE_KEY = 11000;
 
 /**
- * The events the criteria consumer has seen, kept in MongoDB (collection `event_history`) so that
- * a new or changed criteria version can be evaluated against history (dry run, backfill). The
- * consumer stores each slice of records it processes as one chunk, before it writes anything the
- * slice caused: one insert per slice rather than one per event, because FerretDB, which the local
- * stack runs, inserts a batch about ten times faster than it updates a document.
+ * The events the criteria consumer has seen, kept in MongoDB: the source of truth from which a
+ * consumer rebuilds the progress of a partition it takes over, and over which a new or changed
+ * criteria version is evaluated (dry run, backfill). The consumer stores each slice of records it
+ * processes as one chunk, before it writes anything the slice caused: one insert per slice rather
+ * than one per event, because FerretDB, which the local stack runs, inserts a batch about ten
+ * times faster than it updates a document.
+ *
+ * Chunks live in one collection per Kafka partition (`event_history_p<n>`), and each has a small
+ * entry in `event_history_index` (bounds and tenants), written after the chunk: FerretDB answers
+ * every query, `_id` lookups included, by reading the whole collection, so a reader first scans
+ * the small index, then reads only the chunks it needs from the partition's collection.
  *
  * Chunks are insert-only. A slice replayed after a crash with the same bounds is the same chunk;
- * with other bounds its events are stored twice, which readers ignore: criteria outcomes depend on
- * the set of events, deduplicated by event id.
+ * with other bounds its events are stored twice, which readers ignore (each offset once, each
+ * event id once). A chunk whose index entry was never written (a crash between the two inserts)
+ * is invisible, and its records, never committed, are consumed and stored again.
  */
 export class MongoEventHistory {
-  private readonly chunks: Collection<HistoryChunk>;
+  private readonly db: Db;
+  private readonly index: Collection<ChunkEntry>;
+  private readonly partitions = new Map<number, Collection<HistoryChunk>>();
 
   constructor(db: Db) {
-    this.chunks = db.collection<HistoryChunk>('event_history');
+    this.db = db;
+    this.index = db.collection<ChunkEntry>('event_history_index');
   }
 
   async init(): Promise<void> {
-    await this.chunks.createIndex({ tenants: 1 });
+    await this.index.createIndex({ partition: 1, last: 1 });
+    await this.index.createIndex({ tenants: 1 });
+  }
+
+  private chunksOf(partition: number): Collection<HistoryChunk> {
+    let chunks = this.partitions.get(partition);
+    if (!chunks) this.partitions.set(partition, (chunks = this.db.collection<HistoryChunk>(`event_history_p${partition}`)));
+    return chunks;
   }
 
   /** Stores a slice of one partition's records (in offset order). Storing it again changes nothing. */
   async append(partition: number, events: readonly HistoryEvent[]): Promise<void> {
     if (events.length === 0) return;
+    const storedAt = new Date();
     const chunk: HistoryChunk = {
       _id: `${partition}@${events[0]!.offset}-${events.at(-1)!.offset}`,
       partition,
@@ -62,19 +92,46 @@ export class MongoEventHistory {
       lastOffset: events.at(-1)!.offset,
       tenants: [...new Set(events.map((e) => e.tenant))].sort(),
       events: events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, json: JSON.stringify(event) })),
-      storedAt: new Date(),
+      storedAt,
     };
-    try {
-      await this.chunks.insertOne(chunk);
-    } catch (error) {
-      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+    await insertOnce(this.chunksOf(partition), chunk);
+    await insertOnce(this.index, { _id: chunk._id, partition, first: Number(chunk.firstOffset), last: Number(chunk.lastOffset), tenants: chunk.tenants, events: events.length, storedAt });
+  }
+
+  /**
+   * The stored events of some tenants in one partition with offsets in [from, before), in offset
+   * order, each offset once: what a consumer taking the partition over applies after its
+   * checkpoint, or a new criteria version is evaluated over.
+   */
+  async *replay(partition: number, tenants: readonly string[], from: bigint, before: bigint): AsyncGenerator<HistoryEvent> {
+    if (tenants.length === 0 || from >= before) return;
+    const wanted = new Set(tenants);
+    const entries = (await this.index.find({ partition }).toArray())
+      .filter((e) => e.last >= Number(from) && e.first < Number(before) && e.tenants.some((t) => wanted.has(t)))
+      .sort((a, b) => a.first - b.first || b.last - a.last);
+    let next = from;
+    for (const entry of entries) {
+      if (entry.last < Number(next)) continue;
+      const chunk = await this.chunksOf(partition).findOne({ _id: entry._id });
+      if (!chunk) continue;
+      for (const stored of chunk.events) {
+        const offset = BigInt(stored.offset);
+        // Chunks of slices cut differently overlap: each offset once, in order.
+        if (offset < next || offset >= before) continue;
+        next = offset + 1n;
+        if (!wanted.has(stored.tenant)) continue;
+        yield { tenant: stored.tenant, learner: stored.learner, offset: stored.offset, event: JSON.parse(stored.json) as Record<string, unknown> };
+      }
     }
   }
 
   /** Every stored event of a tenant, each once (by event id), in no particular order. */
   async *eventsOf(tenant: string): AsyncGenerator<HistoryEvent> {
     const seen = new Set<string>();
-    for await (const chunk of this.chunks.find({ tenants: tenant })) {
+    const entries = await this.index.find({ tenants: tenant }).toArray();
+    for (const entry of entries) {
+      const chunk = await this.chunksOf(entry.partition).findOne({ _id: entry._id });
+      if (!chunk) continue;
       for (const stored of chunk.events) {
         if (stored.tenant !== tenant) continue;
         const event = JSON.parse(stored.json) as Record<string, unknown>;
@@ -84,5 +141,13 @@ export class MongoEventHistory {
         yield { tenant: stored.tenant, learner: stored.learner, offset: stored.offset, event };
       }
     }
+  }
+}
+
+async function insertOnce<T extends { _id: string }>(collection: Collection<T>, doc: T): Promise<void> {
+  try {
+    await collection.insertOne(doc as Parameters<Collection<T>['insertOne']>[0]);
+  } catch (error) {
+    if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
   }
 }

@@ -1,76 +1,99 @@
 import { createHash } from 'node:crypto';
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import type { LearnerProgress } from '@badgestream/criteria';
 
+/**
+ * One snapshot of one learner's progress towards one badge class under one criteria version,
+ * written by a flush of the partition that holds the learner's events (`gen`: the flush's
+ * generation in that partition). `_id` is `<group>#<key>#<gen>`.
+ */
 interface ProgressDoc {
   _id: string;
+  /** The consumer group whose consumers wrote it: each group keeps its own progress. */
+  group: string;
+  key: string;
+  partition: number;
+  gen: number;
   tenant: string;
   learner: string;
   badgeClass: string;
   criteriaVersion: number;
-  /** Optimistic concurrency: bumped by every save. */
-  rev: number;
   awardActive: boolean;
   progress: LearnerProgress;
   updatedAt: Date;
 }
 
-export interface StoredProgress {
-  rev: number;
-  progress: LearnerProgress;
+/** Where a partition's progress stands in MongoDB: every snapshot up to `gen` is written, and they reflect the partition's records before `offset` under `criteria`. */
+export interface ProgressCheckpoint {
+  gen: number;
+  /** The next offset to apply after the snapshots. */
+  offset: string;
+  /** The criteria versions (criteriaVersionKey) the snapshots were computed for. */
+  criteria: string[];
+  at: Date;
 }
 
-const DUPLICATE_KEY = 11000;
-
-function fieldsOf(progress: LearnerProgress): Omit<ProgressDoc, '_id' | 'rev'> {
-  return {
-    tenant: progress.tenant,
-    learner: progress.learner,
-    badgeClass: progress.badgeClass,
-    criteriaVersion: progress.criteriaVersion,
-    awardActive: progress.award !== null,
-    progress,
-    updatedAt: new Date(),
-  };
+interface CheckpointDoc extends ProgressCheckpoint {
+  _id: string;
+  group: string;
+  topic: string;
+  partition: number;
 }
-const LOOKUP_CONCURRENCY = 16;
 
 export function progressKey(tenant: string, learner: string, badgeClass: string, criteriaVersion: number): string {
   return `${tenant}|${learner}|${badgeClass}|${criteriaVersion}`;
 }
 
+export function criteriaVersionKey(tenant: string, badgeClass: string, criteriaVersion: number): string {
+  return `${tenant}|${badgeClass}|${criteriaVersion}`;
+}
+
 /** Collections the progress documents are spread over, by learner (see MongoLearnerProgress). */
 export const PROGRESS_BUCKETS = 32;
 
+/** Thrown when another consumer wrote a partition's progress since this one loaded it. */
+export class ProgressCheckpointConflict extends Error {
+  constructor(readonly partition: number) {
+    super(`the progress of partition ${partition} was written by another consumer since this one loaded it`);
+  }
+}
+
+const DUPLICATE_KEY = 11000;
+
 /**
- * One document per tenant, learner, badge class and criteria version. Saves are compare-and-set
- * on `rev`, so two consumers that briefly hold the same partition during a rebalance cannot
- * overwrite each other's work.
+ * Learner progress in MongoDB, as snapshots written in the background by the criteria consumer
+ * (see CriteriaProcessor): the consumer keeps the progress of the partitions it owns in memory,
+ * and every few seconds writes what changed as new documents of a new generation, then moves the
+ * partition's checkpoint (collection `criteria_checkpoints`) to that generation and the offset it
+ * reflects, then deletes the older snapshots of the same keys. Readers take the latest generation
+ * of each key; a consumer that takes a partition over loads its snapshots up to the checkpoint and
+ * applies the event history (MongoEventHistory) after the checkpoint's offset.
  *
- * The documents are spread by learner over PROGRESS_BUCKETS collections
- * (`learner_progress_00` … `_31`): FerretDB, which the tests run on, answers even an `_id`
- * lookup by scanning the collection (measured: 116 ms at 19,000 documents), so one large
- * collection makes every event slower than the last. A learner's documents share a bucket;
- * MongoDB proper is indifferent to the split.
+ * Why snapshots rather than one document updated per event: FerretDB, which the local stack runs,
+ * inserts a batch about fifty times faster than it updates documents one by one, and answers even
+ * an `_id` lookup by scanning the collection. For the same reason the documents are spread by
+ * learner over PROGRESS_BUCKETS collections (`learner_progress_00` … `_31`), so a learner's
+ * progress is read from one small collection; MongoDB proper is indifferent to the split.
  */
 export class MongoLearnerProgress {
   private readonly buckets: Collection<ProgressDoc>[];
+  private readonly checkpoints: Collection<CheckpointDoc>;
 
-  constructor(db: Db) {
+  /** `group`: the criteria consumer group whose progress this is (CRITERIA_GROUP_ID). */
+  constructor(
+    db: Db,
+    readonly group: string,
+  ) {
     this.buckets = Array.from({ length: PROGRESS_BUCKETS }, (_, i) => db.collection<ProgressDoc>(`learner_progress_${String(i).padStart(2, '0')}`));
+    this.checkpoints = db.collection<CheckpointDoc>('criteria_checkpoints');
   }
 
   async init(): Promise<void> {
     for (const docs of this.buckets) {
-      await docs.createIndex({ tenant: 1, learner: 1 });
-      await docs.createIndex({ tenant: 1, badgeClass: 1, awardActive: 1 });
+      await docs.createIndex({ group: 1, tenant: 1, learner: 1 });
+      await docs.createIndex({ group: 1, partition: 1, gen: 1 });
+      await docs.createIndex({ group: 1, tenant: 1, badgeClass: 1 });
     }
-  }
-
-  private bucketOf(key: string): Collection<ProgressDoc> {
-    // The key starts with "<tenant>|<learner>|": hash those two parts only.
-    const [tenant, learner] = key.split('|', 2);
-    return this.bucketOfLearner(tenant!, learner!);
   }
 
   private bucketOfLearner(tenant: string, learner: string): Collection<ProgressDoc> {
@@ -78,91 +101,107 @@ export class MongoLearnerProgress {
     return this.buckets[digest.readUInt32BE(0) % PROGRESS_BUCKETS]!;
   }
 
-  private async fromAll(filter: Partial<ProgressDoc>): Promise<ProgressDoc[]> {
-    return (await Promise.all(this.buckets.map((docs) => docs.find(filter).toArray()))).flat();
+  /** The latest snapshot of each key among the documents matching `filter`. */
+  private async latest(filter: Filter<ProgressDoc>, buckets = this.buckets): Promise<Map<string, ProgressDoc>> {
+    const docs = (await Promise.all(buckets.map((b) => b.find({ ...filter, group: this.group }).toArray()))).flat();
+    const byKey = new Map<string, ProgressDoc>();
+    for (const doc of docs) {
+      const known = byKey.get(doc.key);
+      if (!known || known.gen < doc.gen) byKey.set(doc.key, doc);
+    }
+    return byKey;
   }
 
-  async getMany(keys: readonly string[]): Promise<Map<string, StoredProgress>> {
-    const found = new Map<string, StoredProgress>();
-    // One lookup by _id per key, a few at a time: FerretDB answers _id equality from an index
-    // but scans the collection for $in.
-    const unique = [...new Set(keys)];
-    for (let i = 0; i < unique.length; i += LOOKUP_CONCURRENCY) {
-      const docs = await Promise.all(unique.slice(i, i + LOOKUP_CONCURRENCY).map((_id) => this.bucketOf(_id).findOne({ _id })));
-      for (const doc of docs) if (doc) found.set(doc._id, { rev: doc.rev, progress: doc.progress });
-    }
-    return found;
+  async checkpoint(topic: string, partition: number): Promise<ProgressCheckpoint | undefined> {
+    const doc = await this.checkpoints.findOne({ _id: `${this.group}|${topic}|${partition}` });
+    return doc ? { gen: doc.gen, offset: doc.offset, criteria: doc.criteria, at: doc.at } : undefined;
+  }
+
+  /** The progress of a partition as of its checkpoint generation, by key. Snapshots of a later, unfinished flush are deleted. */
+  async loadPartition(partition: number, gen: number): Promise<Map<string, LearnerProgress>> {
+    await this.discardAbove(partition, gen);
+    const out = new Map<string, LearnerProgress>();
+    for (const [key, doc] of await this.latest({ partition, gen: { $lte: gen } })) out.set(key, doc.progress);
+    return out;
+  }
+
+  /** Deletes a partition's snapshots written after generation `gen` by a flush that did not finish. */
+  async discardAbove(partition: number, gen: number): Promise<void> {
+    await Promise.all(this.buckets.map((b) => b.deleteMany({ group: this.group, partition, gen: { $gt: gen } })));
   }
 
   /**
-   * Saves many documents, each only if nobody saved it since `expectedRev` was read (null: it
-   * must not exist yet). New documents go in one insertMany per bucket, updates a few at a time.
-   * Returns the keys that were not saved because another consumer got there first.
+   * One flush of a partition: writes the changed progress as generation `checkpoint.gen`, then
+   * moves the checkpoint there, but only if it still stands at `previousGen` (another consumer
+   * that took the partition over writes its own generations: ProgressCheckpointConflict), then
+   * deletes the snapshots these supersede.
    */
-  async saveMany(entries: readonly { key: string; expectedRev: number | null; progress: LearnerProgress }[]): Promise<string[]> {
-    const conflicts: string[] = [];
-    const inserts = new Map<Collection<ProgressDoc>, ProgressDoc[]>();
-    const updates = entries.filter((e) => e.expectedRev !== null);
-    for (const e of entries) {
-      if (e.expectedRev !== null) continue;
-      const bucket = this.bucketOf(e.key);
-      let docs = inserts.get(bucket);
-      if (!docs) inserts.set(bucket, (docs = []));
-      docs.push({ _id: e.key, rev: 1, ...fieldsOf(e.progress) });
+  async flush(topic: string, partition: number, previousGen: number, checkpoint: Omit<ProgressCheckpoint, 'at'>, changed: ReadonlyMap<string, LearnerProgress>): Promise<void> {
+    const { gen } = checkpoint;
+    const byBucket = new Map<Collection<ProgressDoc>, ProgressDoc[]>();
+    const updatedAt = new Date();
+    for (const [key, progress] of changed) {
+      const bucket = this.bucketOfLearner(progress.tenant, progress.learner);
+      let docs = byBucket.get(bucket);
+      if (!docs) byBucket.set(bucket, (docs = []));
+      docs.push({
+        _id: `${this.group}#${key}#${gen}`,
+        group: this.group,
+        key,
+        partition,
+        gen,
+        tenant: progress.tenant,
+        learner: progress.learner,
+        badgeClass: progress.badgeClass,
+        criteriaVersion: progress.criteriaVersion,
+        awardActive: progress.award !== null,
+        progress,
+        updatedAt,
+      });
     }
-    await Promise.all(
-      [...inserts].map(async ([bucket, docs]) => {
-        try {
-          await bucket.insertMany(docs, { ordered: false });
-        } catch (error) {
-          const writeErrors = (error as { writeErrors?: { code?: number; index?: number }[] | { code?: number; index?: number } }).writeErrors;
-          const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
-          if (list.length === 0 || list.some((w) => w.code !== DUPLICATE_KEY)) throw error;
-          for (const w of list) conflicts.push(docs[w.index ?? 0]!._id);
-        }
-      }),
-    );
-    for (let i = 0; i < updates.length; i += LOOKUP_CONCURRENCY) {
-      const slice = updates.slice(i, i + LOOKUP_CONCURRENCY);
-      const saved = await Promise.all(slice.map((e) => this.save(e.key, e.expectedRev, e.progress)));
-      slice.forEach((e, j) => saved[j] || conflicts.push(e.key));
+    try {
+      await Promise.all([...byBucket].map(([bucket, docs]) => bucket.insertMany(docs, { ordered: false })));
+    } catch (error) {
+      if ((error as { code?: number }).code === DUPLICATE_KEY || hasDuplicateKeyErrors(error)) throw new ProgressCheckpointConflict(partition);
+      throw error;
     }
-    return conflicts;
-  }
-
-  /** Saves if nobody saved since `expectedRev` was read (null: the document must not exist yet). */
-  async save(key: string, expectedRev: number | null, progress: LearnerProgress): Promise<boolean> {
-    const fields = fieldsOf(progress);
-    if (expectedRev === null) {
+    const _id = `${this.group}|${topic}|${partition}`;
+    const doc: CheckpointDoc = { _id, group: this.group, topic, partition, ...checkpoint, at: updatedAt };
+    if (previousGen === 0) {
       try {
-        await this.bucketOf(key).insertOne({ _id: key, rev: 1, ...fields });
-        return true;
+        await this.checkpoints.insertOne(doc);
       } catch (error) {
-        if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+        if ((error as { code?: number }).code === DUPLICATE_KEY) throw new ProgressCheckpointConflict(partition);
         throw error;
       }
+    } else {
+      const moved = await this.checkpoints.replaceOne({ _id, gen: previousGen }, doc);
+      if (moved.matchedCount !== 1) throw new ProgressCheckpointConflict(partition);
     }
-    const result = await this.bucketOf(key).updateOne({ _id: key, rev: expectedRev }, { $set: { ...fields, rev: expectedRev + 1 } });
-    return result.matchedCount === 1;
+    await Promise.all(
+      [...byBucket].map(([bucket, docs]) => bucket.deleteMany({ group: this.group, partition, key: { $in: docs.map((d) => d.key) }, gen: { $lt: gen } })),
+    );
   }
 
   async forLearner(tenant: string, learner: string): Promise<LearnerProgress[]> {
-    const docs = await this.bucketOfLearner(tenant, learner).find({ tenant, learner }).sort({ badgeClass: 1, criteriaVersion: 1 }).toArray();
-    return docs.map((d) => d.progress);
-  }
-
-  /** Progress documents of a badge class whose learner holds an award now. */
-  async holders(tenant: string, badgeClass: string): Promise<LearnerProgress[]> {
-    return (await this.fromAll({ tenant, badgeClass, awardActive: true })).map((d) => d.progress);
+    const latest = await this.latest({ tenant, learner }, [this.bucketOfLearner(tenant, learner)]);
+    return [...latest.values()].map((d) => d.progress).sort((a, b) => a.badgeClass.localeCompare(b.badgeClass) || a.criteriaVersion - b.criteriaVersion);
   }
 
   async forBadgeClass(tenant: string, badgeClass: string, criteriaVersion?: number): Promise<LearnerProgress[]> {
     const filter = criteriaVersion === undefined ? { tenant, badgeClass } : { tenant, badgeClass, criteriaVersion };
-    return (await this.fromAll(filter)).map((d) => d.progress);
+    return [...(await this.latest(filter)).values()].map((d) => d.progress);
   }
 
-  /** Every progress document of a tenant whose learner holds an award now, across badge classes. */
+  /** Every progress of a tenant whose learner holds an award now, across badge classes, by key. */
   async allHolders(tenant: string): Promise<{ key: string; progress: LearnerProgress }[]> {
-    return (await this.fromAll({ tenant, awardActive: true })).map((d) => ({ key: d._id, progress: d.progress }));
+    // Not filtered on awardActive: a learner's latest snapshot may be the one without the award.
+    return [...(await this.latest({ tenant })).values()].filter((d) => d.awardActive).map((d) => ({ key: d.key, progress: d.progress }));
   }
+}
+
+function hasDuplicateKeyErrors(error: unknown): boolean {
+  const writeErrors = (error as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
+  const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
+  return list.some((e) => e.code === DUPLICATE_KEY);
 }
