@@ -290,6 +290,7 @@ describe('criteria engine: idempotence, reports, backfill', () => {
 
 describe('criteria engine: a new version takes over (activation)', () => {
   const v3 = (overrides: Partial<Criteria> = {}) => courseCriteria({ version: 3, ...overrides });
+  const requirements = () => (courseCriteria().requirement as { all: Criteria['requirement'][] }).all;
   const fromHistory = (criteria: Criteria, events: TestEvent[]) =>
     progressFromFacts(criteria, events.map((e) => toFact(criteria, e)).filter((f) => f !== undefined), { tenant: TENANT, learner: ANA, now: dayOf(400) });
 
@@ -306,7 +307,7 @@ describe('criteria engine: a new version takes over (activation)', () => {
   it('replaces an award the new version gives differently, and revokes one it does not give', () => {
     const held = fold(courseCriteria(), earning());
     // Version 3 does not need the final exam: the third quiz completes it, so the award differs.
-    const quizzesOnly = v3({ requirement: courseCriteria().requirement.all![1]!, order: undefined } as Partial<Criteria>);
+    const quizzesOnly = v3({ requirement: requirements()[1]!, order: undefined } as Partial<Criteria>);
     const replaced = succeed(held.progress, fromHistory(quizzesOnly, earning()), dayOf(400));
     expect(replaced.effects.map((e) => [e.kind, e.awardId])).toEqual([
       ['revoke', held.progress.award!.awardId],
@@ -316,7 +317,7 @@ describe('criteria engine: a new version takes over (activation)', () => {
     expect(replaced.effects[0]).toMatchObject({ kind: 'revoke', reason: expect.stringContaining('replaced: version 3') });
 
     // Version 3 also needs quiz 5, which Ana never took.
-    const harder = v3({ requirement: { all: [...courseCriteria().requirement.all!, { id: 'quiz-5', match: { type: 'GradeEvent', action: 'Graded', object: { id: quiz(5) } } }] } } as Partial<Criteria>);
+    const harder = v3({ requirement: { all: [...requirements(), { id: 'quiz-5', match: { type: 'GradeEvent', action: 'Graded', object: { id: quiz(5) } } }] } } as Partial<Criteria>);
     const revoked = succeed(held.progress, fromHistory(harder, earning()), dayOf(400));
     expect(revoked.effects.map((e) => [e.kind, e.awardId])).toEqual([['revoke', held.progress.award!.awardId]]);
     expect(revoked.progress.award).toBeNull();
