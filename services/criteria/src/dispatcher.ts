@@ -194,13 +194,20 @@ export class OutboxDispatcher {
     }
     const ms = Math.round(performance.now() - started);
     const webhooks: OutboxEntry[] = [];
+    const done = new Map<IssuingMode, OutboxEntry[]>();
+    const at = new Date();
     for (const entry of entries) {
       const issuing = modes.get(entry.tenant)!;
-      const attempt: DeliveryAttempt = { at: new Date(), target: 'kafka', outcome: 'delivered', ms };
-      const stored = await this.options.outbox.markPublished(entry, { issuing, webhook: issuing === 'webhook' ? 'pending' : 'skipped', attempt });
+      const attempt: DeliveryAttempt = { at, target: 'kafka', outcome: 'delivered', ms };
       this.count(entry, attempt);
+      if (issuing !== 'webhook') {
+        done.set(issuing, [...(done.get(issuing) ?? []), entry]);
+        continue;
+      }
+      const stored = await this.options.outbox.markPublished(entry, { issuing, webhook: 'pending', attempt });
       if (stored?.webhook === 'pending') webhooks.push(stored);
     }
+    for (const [issuing, list] of done) await this.options.outbox.markPublishedDone(list, issuing, { at, target: 'kafka', outcome: 'delivered', ms });
     return webhooks;
   }
 

@@ -51,6 +51,8 @@ interface PartitionState {
   partition: number;
   /** The checkpoint generation the snapshots in MongoDB stand at (0: none yet). */
   gen: number;
+  /** The highest generation of the partition's snapshots: the next flush writes one above it. */
+  highestGen: number;
   /** The next offset to apply: every record before it has been applied. */
   next: bigint;
   /** The criteria versions applied to every record before `next` (criteriaVersionKey). */
@@ -61,8 +63,6 @@ interface PartitionState {
   /** What the checkpoint says: flushing is needed when `next` or `criteria` moved past it. */
   flushedNext: bigint;
   flushedCriteria: string;
-  /** A flush failed half-way: its generation's snapshots must be discarded before the next. */
-  unfinished: boolean;
   /** Serializes the work on the partition (a slice, a backfill, loading). */
   lock: Promise<unknown>;
 }
@@ -125,9 +125,7 @@ export class CriteriaProcessor {
     const rejoined = this.memberId !== undefined && this.memberId !== memberId;
     this.memberId = memberId;
     this.owned = owned;
-    for (const partition of [...this.states.keys()]) {
-      if (rejoined || !owned.has(partition)) this.states.delete(partition);
-    }
+    for (const partition of [...this.states.keys()]) if (rejoined || !owned.has(partition)) this.drop(partition);
     this.deps.logger.info({ partitions: [...owned].sort((a, b) => a - b), rejoined }, 'criteria partitions assigned');
   };
 
@@ -228,16 +226,17 @@ export class CriteriaProcessor {
     const gen = checkpoint?.gen ?? 0;
     const from = BigInt(checkpoint?.offset ?? '0');
     const criteria = new Set(checkpoint?.criteria ?? []);
+    const { progress, highestGen } = await this.deps.progress.loadPartition(partition, gen);
     const state: PartitionState = {
       partition,
       gen,
+      highestGen,
       next: from,
       criteria,
-      progress: await this.deps.progress.loadPartition(partition, gen),
+      progress,
       dirty: new Set(),
       flushedNext: from,
       flushedCriteria: [...criteria].sort().join('\n'),
-      unfinished: false,
       lock: Promise.resolve(),
     };
     // The records applied since the checkpoint, as they were applied: same order, same criteria.
@@ -348,6 +347,11 @@ export class CriteriaProcessor {
     }
   }
 
+  private drop(partition: number): void {
+    this.states.delete(partition);
+    this.flushLag.remove({ partition: String(partition) });
+  }
+
   /** Partitions whose state is in memory. */
   ownedPartitions(): number[] {
     return [...this.states.keys()].sort((a, b) => a - b);
@@ -370,12 +374,10 @@ export class CriteriaProcessor {
       const changed = new Map([...state.dirty].map((key) => [key, state.progress.get(key)!]));
       const next = state.next;
       state.dirty = new Set();
-      const gen = state.gen + 1;
+      const gen = Math.max(state.gen, state.highestGen) + 1;
+      // Whatever happens to this flush, its generation is used.
+      state.highestGen = gen;
       try {
-        if (state.unfinished) {
-          await this.deps.progress.discardAbove(state.partition, state.gen);
-          state.unfinished = false;
-        }
         await this.deps.progress.flush(this.deps.topic, state.partition, state.gen, { gen, offset: next.toString(), criteria }, changed);
         state.gen = gen;
         state.flushedNext = next;
@@ -385,13 +387,12 @@ export class CriteriaProcessor {
       } catch (error) {
         if (error instanceof ProgressCheckpointConflict) {
           this.flushes.inc({ outcome: 'conflict' });
-          if (this.states.get(state.partition) === state) this.states.delete(state.partition);
+          if (this.states.get(state.partition) === state) this.drop(state.partition);
           this.deps.logger.warn({ partition: state.partition }, 'another instance wrote this partition\'s progress: dropping it from memory');
           continue;
         }
         this.flushes.inc({ outcome: 'failed' });
         for (const key of changed.keys()) state.dirty.add(key);
-        state.unfinished = true;
         this.deps.logger.warn({ err: error, partition: state.partition }, 'progress flush failed; trying again at the next flush');
       }
     }

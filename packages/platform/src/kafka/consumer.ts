@@ -88,6 +88,10 @@ export class ConsumerRunner {
     this.lag = new Gauge({ name: 'badgestream_consumer_lag', help: 'Records behind the partition end, as of the last batch', labelNames: ['topic', 'partition'], ...labels });
   }
 
+  private get heartbeatIntervalMs(): number {
+    return Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 5));
+  }
+
   private createConsumer(): Consumer {
     const sessionTimeout = this.options.sessionTimeoutMs ?? 10_000;
     const consumer = this.options.kafka.consumer({
@@ -95,7 +99,7 @@ export class ConsumerRunner {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       sessionTimeout,
-      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 5)),
+      heartbeatInterval: this.heartbeatIntervalMs,
       rebalanceTimeout: Math.max(sessionTimeout, 15_000),
     });
     // kafkajs restarts a consumer after a retriable crash by itself; after any other, this
@@ -174,6 +178,9 @@ export class ConsumerRunner {
     let attempt = 0;
     for (;;) {
       if (!isRunning() || isStale()) return false;
+      // kafkajs heartbeats only when asked: a slice that takes long (a partition taken over, a
+      // backfill) keeps the member in the group by heartbeating while it runs.
+      const beating = setInterval(() => void heartbeat().catch(() => undefined), this.heartbeatIntervalMs);
       try {
         poisoned.push(...(await this.options.handleBatch(decoded)));
         break;
@@ -184,6 +191,8 @@ export class ConsumerRunner {
         this.options.logger.warn({ err: error, topic, partition, attempt, delayMs: delay }, 'batch failed; retrying without committing');
         await sleep(delay);
         await heartbeat();
+      } finally {
+        clearInterval(beating);
       }
     }
     if (poisoned.length > 0) await this.sendToDeadLetters(poisoned);

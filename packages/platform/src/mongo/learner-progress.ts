@@ -117,21 +117,29 @@ export class MongoLearnerProgress {
     return doc ? { gen: doc.gen, offset: doc.offset, criteria: doc.criteria, at: doc.at } : undefined;
   }
 
-  /** The progress of a partition as of its checkpoint generation, by key. Snapshots of a later, unfinished flush are deleted. */
-  async loadPartition(partition: number, gen: number): Promise<Map<string, LearnerProgress>> {
-    await this.discardAbove(partition, gen);
-    const out = new Map<string, LearnerProgress>();
-    for (const [key, doc] of await this.latest({ partition, gen: { $lte: gen } })) out.set(key, doc.progress);
-    return out;
-  }
-
-  /** Deletes a partition's snapshots written after generation `gen` by a flush that did not finish. */
-  async discardAbove(partition: number, gen: number): Promise<void> {
-    await Promise.all(this.buckets.map((b) => b.deleteMany({ group: this.group, partition, gen: { $gt: gen } })));
+  /**
+   * The progress of a partition as of its checkpoint generation, by key, and the highest
+   * generation found: snapshots above the checkpoint's are left by a flush that did not finish
+   * (ignored here; the next flush takes a generation above them all).
+   */
+  async loadPartition(partition: number, gen: number): Promise<{ progress: Map<string, LearnerProgress>; highestGen: number }> {
+    const progress = new Map<string, LearnerProgress>();
+    let highestGen = gen;
+    const byKey = new Map<string, ProgressDoc>();
+    const docs = (await Promise.all(this.buckets.map((b) => b.find({ group: this.group, partition }).toArray()))).flat();
+    for (const doc of docs) {
+      highestGen = Math.max(highestGen, doc.gen);
+      if (doc.gen > gen) continue;
+      const known = byKey.get(doc.key);
+      if (!known || known.gen < doc.gen) byKey.set(doc.key, doc);
+    }
+    for (const [key, doc] of byKey) progress.set(key, doc.progress);
+    return { progress, highestGen };
   }
 
   /**
-   * One flush of a partition: writes the changed progress as generation `checkpoint.gen`, then
+   * One flush of a partition: writes the changed progress as generation `checkpoint.gen` (above
+   * every generation of the partition, finished or not), then
    * moves the checkpoint there, but only if it still stands at `previousGen` (another consumer
    * that took the partition over writes its own generations: ProgressCheckpointConflict), then
    * deletes the snapshots these supersede.

@@ -134,6 +134,23 @@ export class MongoOutbox {
     return stored ?? undefined;
   }
 
+  /**
+   * The Caliper events of entries that need no webhook are in Kafka: all of them are done, in one
+   * update for those published at the first attempt (the usual case; FerretDB updates a batch in
+   * one pass, one by one in as many), one by one for the others.
+   */
+  async markPublishedDone(entries: readonly OutboxEntry[], issuing: IssuingMode, attempt: DeliveryAttempt): Promise<void> {
+    const now = attempt.at;
+    const set = { published: true, publishedAt: now, issuing, webhook: 'skipped' as const, nextAttemptAt: now, status: 'done' as const, doneAt: now };
+    const first = entries.filter((e) => (e.attemptLog ?? []).length === 0);
+    if (first.length > 0) {
+      await this.entries.updateMany({ _id: { $in: first.map((e) => e._id) }, published: { $ne: true } }, { $set: { ...set, attemptLog: [attempt] }, $inc: { attempts: 1 } });
+    }
+    for (const entry of entries.filter((e) => (e.attemptLog ?? []).length > 0)) {
+      await this.entries.updateOne({ _id: entry._id, published: { $ne: true } }, { $set: { ...set, attemptLog: appendAttempt(entry, attempt) }, $inc: { attempts: 1 } });
+    }
+  }
+
   /** Publishing failed; the entry is tried again at `nextAttemptAt`. */
   async publishFailed(entry: OutboxEntry, attempt: DeliveryAttempt, nextAttemptAt: Date): Promise<void> {
     await this.entries.updateOne(
