@@ -6,6 +6,7 @@ import {
   progressFromFacts,
   succeed,
   toFact,
+  type AwardRecord,
   type Criteria,
   type Effect,
   type Fact,
@@ -60,12 +61,23 @@ interface PartitionState {
   progress: Map<string, LearnerProgress>;
   /** Keys changed since the last flush. */
   dirty: Set<string>;
+  /** The generation of each key's latest snapshot in MongoDB. */
+  gens: Map<string, number>;
+  /** Snapshots superseded by later ones, deleted every COMPACT_EVERY flushes. */
+  superseded: { key: string; gen: number; tenant: string; learner: string }[];
+  flushesSinceCompaction: number;
   /** What the checkpoint says: flushing is needed when `next` or `criteria` moved past it. */
   flushedNext: bigint;
   flushedCriteria: string;
   /** Serializes the work on the partition (a slice, a backfill, loading). */
   lock: Promise<unknown>;
 }
+
+/** Past any offset: a replay to the end of the stored history. */
+const END_OF_HISTORY = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Flushes of a partition between two deletions of the snapshots they superseded. */
+const COMPACT_EVERY = 10;
 
 /** Changes computed from some events, installed into the partition's state only once their effects are durable. */
 interface Changes {
@@ -125,6 +137,7 @@ export class CriteriaProcessor {
     const rejoined = this.memberId !== undefined && this.memberId !== memberId;
     this.memberId = memberId;
     this.owned = owned;
+    this.refreshed = undefined;
     for (const partition of [...this.states.keys()]) if (rejoined || !owned.has(partition)) this.drop(partition);
     this.deps.logger.info({ partitions: [...owned].sort((a, b) => a - b), rejoined }, 'criteria partitions assigned');
   };
@@ -226,7 +239,7 @@ export class CriteriaProcessor {
     const gen = checkpoint?.gen ?? 0;
     const from = BigInt(checkpoint?.offset ?? '0');
     const criteria = new Set(checkpoint?.criteria ?? []);
-    const { progress, highestGen } = await this.deps.progress.loadPartition(partition, gen);
+    const { progress, gens, highestGen } = await this.deps.progress.loadPartition(partition, gen);
     const state: PartitionState = {
       partition,
       gen,
@@ -235,6 +248,9 @@ export class CriteriaProcessor {
       criteria,
       progress,
       dirty: new Set(),
+      gens,
+      superseded: [],
+      flushesSinceCompaction: 0,
       flushedNext: from,
       flushedCriteria: [...criteria].sort().join('\n'),
       lock: Promise.resolve(),
@@ -249,7 +265,7 @@ export class CriteriaProcessor {
     const changes: Changes = { progress: new Map(), effects: [] };
     let replayed = 0;
     let last = from - 1n;
-    for await (const e of this.deps.history.replay(partition, [...byTenant.keys()], from, BigInt(Number.MAX_SAFE_INTEGER))) {
+    for await (const e of this.deps.history.replay(partition, [...byTenant.keys()], from, END_OF_HISTORY)) {
       this.apply(state, changes, e, byTenant.get(e.tenant) ?? []);
       last = BigInt(e.offset);
       replayed++;
@@ -263,7 +279,7 @@ export class CriteriaProcessor {
 
   /**
    * Criteria versions active now but not yet applied to the partition are evaluated over its
-   * whole history before `state.next`, each learner taking over from their progress under another
+   * whole stored history (for a partition without a checkpoint, every version), each learner taking over from their progress under another
    * version of the badge class; retired versions leave the set.
    */
   private async backfill(state: PartitionState, active: ReadonlyMap<string, readonly Criteria[]>): Promise<void> {
@@ -287,7 +303,9 @@ export class CriteriaProcessor {
       const mine = fresh.filter((f) => f.tenant === tenant).map((f) => f.criteria);
       // Facts per criteria and learner, from one pass over the tenant's history in this partition.
       const facts = mine.map(() => new Map<string, Fact[]>());
-      for await (const e of this.deps.history.replay(state.partition, [tenant], 0n, state.next)) {
+      // The whole stored history, also past `state.next`: records stored but never committed (a
+      // crash before the commit) come again, and applying them again changes nothing.
+      for await (const e of this.deps.history.replay(state.partition, [tenant], 0n, END_OF_HISTORY)) {
         mine.forEach((c, i) => {
           let fact: Fact | undefined;
           try {
@@ -302,12 +320,21 @@ export class CriteriaProcessor {
           if (!list.some((f) => f.id === fact.id)) list.push(fact);
         });
       }
+      const learnersWithFacts = new Set(facts.flatMap((byLearner) => [...byLearner.keys()]));
+      const announced = new Map<string, Effect[]>();
+      if (learnersWithFacts.size > 0) {
+        for (const effect of await this.deps.outbox.effectsOf(tenant, learnersWithFacts)) {
+          const key = `${effect.learner}|${effect.badgeClass}`;
+          announced.set(key, [...(announced.get(key) ?? []), effect]);
+        }
+      }
       mine.forEach((c, i) => {
-        // Learners with progress under another version of the badge class are settled too, taking
-        // over from the version holding an award, else the one with the longest record of effects.
+        // Learners with progress under any version of the badge class (this one too: reactivated)
+        // are settled too, taking over from the version holding an award, else the one with the
+        // longest record of effects, so that effect ids never repeat.
         const previousOf = new Map<string, { key: string; progress: LearnerProgress }>();
         for (const [key, p] of state.progress) {
-          if (p.tenant !== tenant || p.badgeClass !== c.badgeClass || p.criteriaVersion === c.version) continue;
+          if (p.tenant !== tenant || p.badgeClass !== c.badgeClass) continue;
           const progress = changes.progress.get(key) ?? p;
           const best = previousOf.get(p.learner);
           if (!best || (!best.progress.award && (progress.award || progress.history.length > best.progress.history.length))) previousOf.set(p.learner, { key, progress });
@@ -316,10 +343,13 @@ export class CriteriaProcessor {
           const ctx = { tenant, learner, now };
           const learnerFacts = facts[i]!.get(learner);
           const next = learnerFacts?.length ? progressFromFacts(c, learnerFacts, ctx) : emptyProgress(c, ctx);
-          const previous = previousOf.get(learner);
+          // Without progress in memory (a partition without a checkpoint), what was announced is
+          // the outbox's record: the award announced and not ended, and the ids already used.
+          const previous = previousOf.get(learner) ?? ledgerOf(announced.get(`${learner}|${c.badgeClass}`), next);
           const result = succeed(previous?.progress, next, now);
-          changes.progress.set(progressKey(tenant, learner, c.badgeClass, c.version), result.progress);
-          if (previous && result.previous) changes.progress.set(previous.key, result.previous);
+          const key = progressKey(tenant, learner, c.badgeClass, c.version);
+          if (previous && result.previous && previous.key !== key) changes.progress.set(previous.key, result.previous);
+          changes.progress.set(key, result.progress);
           changes.effects.push(...result.effects);
         }
       });
@@ -340,12 +370,18 @@ export class CriteriaProcessor {
    */
   async refresh(): Promise<void> {
     const active = await this.deps.criteria.activeByTenant();
+    const signature = [...active].flatMap(([tenant, list]) => list.map((c) => criteriaVersionKey(tenant, c.badgeClass, c.version))).sort().join('\n');
+    if (signature === this.refreshed) return;
     for (const partition of [...this.owned]) {
       const state = await this.ownedState(partition);
       if (this.states.get(partition) !== state) continue;
       await this.locked(state, () => this.backfill(state, active));
     }
+    this.refreshed = signature;
   }
+
+  /** The active criteria every owned partition was last brought up to by refresh. */
+  private refreshed: string | undefined;
 
   private drop(partition: number): void {
     this.states.delete(partition);
@@ -380,6 +416,20 @@ export class CriteriaProcessor {
       try {
         await this.deps.progress.flush(this.deps.topic, state.partition, state.gen, { gen, offset: next.toString(), criteria }, changed);
         state.gen = gen;
+        for (const [key, progress] of changed) {
+          const previous = state.gens.get(key);
+          if (previous !== undefined) state.superseded.push({ key, gen: previous, tenant: progress.tenant, learner: progress.learner });
+          state.gens.set(key, gen);
+        }
+        if (++state.flushesSinceCompaction >= COMPACT_EVERY && state.superseded.length > 0) {
+          const superseded = state.superseded;
+          state.superseded = [];
+          state.flushesSinceCompaction = 0;
+          await this.deps.progress.compact(superseded).catch((error: unknown) => {
+            state.superseded.push(...superseded);
+            this.deps.logger.warn({ err: error, partition: state.partition }, 'deleting superseded progress snapshots failed; trying again later');
+          });
+        }
         state.flushedNext = next;
         state.flushedCriteria = criteria.join('\n');
         this.flushes.inc({ outcome: 'written' });
@@ -397,4 +447,26 @@ export class CriteriaProcessor {
       }
     }
   }
+}
+
+/**
+ * A learner's announced effects for one badge class as a progress to take over from: the award
+ * announced and not ended since, if any, and the effects as its record (so ids never repeat).
+ */
+function ledgerOf(effects: readonly Effect[] | undefined, next: LearnerProgress): { key: string; progress: LearnerProgress } | undefined {
+  if (!effects?.length) return undefined;
+  let award: AwardRecord | null = null;
+  for (const effect of effects) {
+    if (effect.kind === 'award') {
+      award = { awardId: effect.awardId, cause: effect.causedBy, awardedAt: effect.awardedAt, provenance: effect.provenance };
+      if (effect.expiresAt !== undefined) award.expiresAt = effect.expiresAt;
+    } else if (award?.awardId === effect.awardId) {
+      award = null;
+    }
+  }
+  // Under the new version's key: nothing is written for the version it was announced under.
+  return {
+    key: progressKey(next.tenant, next.learner, next.badgeClass, next.criteriaVersion),
+    progress: { ...next, facts: [], met: false, awards: [], criteriaVersion: effects.at(-1)!.criteriaVersion, award, history: [...effects] },
+  };
 }

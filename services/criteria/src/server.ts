@@ -109,8 +109,8 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
     if (ticking) return;
     ticking = true;
     void processor
-      .refresh()
-      .then(() => processor.flush())
+      .flush()
+      .then(() => processor.refresh())
       .catch((error: unknown) => logger.error({ err: error }, 'progress refresh or flush failed'))
       .finally(() => (ticking = false));
   }, config.flushMs);

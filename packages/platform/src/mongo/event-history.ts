@@ -42,6 +42,11 @@ interface ChunkEntry {
 
 const DUPLICATE_KEY = 11000;
 
+/** Offsets of a partition per history segment (collection). */
+export const HISTORY_SEGMENT_OFFSETS = 10_000;
+
+const segmentOf = (offset: number) => Math.floor(offset / HISTORY_SEGMENT_OFFSETS);
+
 /**
  * The events the criteria consumer has seen, kept in MongoDB: the source of truth from which a
  * consumer rebuilds the progress of a partition it takes over, and over which a new or changed
@@ -50,10 +55,12 @@ const DUPLICATE_KEY = 11000;
  * than one per event, because FerretDB, which the local stack runs, inserts a batch about ten
  * times faster than it updates a document.
  *
- * Chunks live in one collection per Kafka partition (`event_history_p<n>`), and each has a small
- * entry in `event_history_index` (bounds and tenants), written after the chunk: FerretDB answers
- * every query, `_id` lookups included, by reading the whole collection, so a reader first scans
- * the small index, then reads only the chunks it needs from the partition's collection.
+ * Chunks live in segments, one collection per Kafka partition and HISTORY_SEGMENT_OFFSETS offsets
+ * (`event_history_p<partition>_s<segment>`, by the chunk's first offset), and each has a small
+ * entry in `event_history_index` (bounds and tenants), written after the chunk. FerretDB answers
+ * every query, `_id` lookups included, by reading the whole collection (a second per lookup at a
+ * few hundred chunks), so a reader scans the small index, then reads each segment it needs once:
+ * a consumer taking a partition over reads the last segment or two, not the partition's history.
  *
  * Chunks are insert-only. A slice replayed after a crash with the same bounds is the same chunk;
  * with other bounds its events are stored twice, which readers ignore (each offset once, each
@@ -63,7 +70,7 @@ const DUPLICATE_KEY = 11000;
 export class MongoEventHistory {
   private readonly db: Db;
   private readonly index: Collection<ChunkEntry>;
-  private readonly partitions = new Map<number, Collection<HistoryChunk>>();
+  private readonly segments = new Map<string, Collection<HistoryChunk>>();
 
   constructor(db: Db) {
     this.db = db;
@@ -75,10 +82,27 @@ export class MongoEventHistory {
     await this.index.createIndex({ tenants: 1 });
   }
 
-  private chunksOf(partition: number): Collection<HistoryChunk> {
-    let chunks = this.partitions.get(partition);
-    if (!chunks) this.partitions.set(partition, (chunks = this.db.collection<HistoryChunk>(`event_history_p${partition}`)));
+  private segment(partition: number, first: number): Collection<HistoryChunk> {
+    const name = `event_history_p${partition}_s${segmentOf(first)}`;
+    let chunks = this.segments.get(name);
+    if (!chunks) this.segments.set(name, (chunks = this.db.collection<HistoryChunk>(name)));
     return chunks;
+  }
+
+  /** The chunks of these index entries, in the order of their first offsets: each segment read once. */
+  private async *chunksOf(entries: readonly ChunkEntry[]): AsyncGenerator<HistoryChunk> {
+    const bySegment = new Map<string, ChunkEntry[]>();
+    for (const entry of entries) {
+      const key = `${entry.partition}:${segmentOf(entry.first)}`;
+      bySegment.set(key, [...(bySegment.get(key) ?? []), entry]);
+    }
+    const order = [...bySegment.values()].sort((a, b) => a[0]!.partition - b[0]!.partition || a[0]!.first - b[0]!.first);
+    for (const list of order) {
+      const wanted = new Set(list.map((e) => e._id));
+      const chunks = (await this.segment(list[0]!.partition, list[0]!.first).find({}).toArray()).filter((c) => wanted.has(c._id));
+      chunks.sort((a, b) => Number(a.firstOffset) - Number(b.firstOffset) || Number(b.lastOffset) - Number(a.lastOffset));
+      yield* chunks;
+    }
   }
 
   /** Stores a slice of one partition's records (in offset order). Storing it again changes nothing. */
@@ -94,7 +118,7 @@ export class MongoEventHistory {
       events: events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, json: JSON.stringify(event) })),
       storedAt,
     };
-    await insertOnce(this.chunksOf(partition), chunk);
+    await insertOnce(this.segment(partition, Number(chunk.firstOffset)), chunk);
     await insertOnce(this.index, { _id: chunk._id, partition, first: Number(chunk.firstOffset), last: Number(chunk.lastOffset), tenants: chunk.tenants, events: events.length, storedAt });
   }
 
@@ -106,14 +130,9 @@ export class MongoEventHistory {
   async *replay(partition: number, tenants: readonly string[], from: bigint, before: bigint): AsyncGenerator<HistoryEvent> {
     if (tenants.length === 0 || from >= before) return;
     const wanted = new Set(tenants);
-    const entries = (await this.index.find({ partition }).toArray())
-      .filter((e) => e.last >= Number(from) && e.first < Number(before) && e.tenants.some((t) => wanted.has(t)))
-      .sort((a, b) => a.first - b.first || b.last - a.last);
+    const entries = (await this.index.find({ partition }).toArray()).filter((e) => e.last >= Number(from) && e.first < Number(before) && e.tenants.some((t) => wanted.has(t)));
     let next = from;
-    for (const entry of entries) {
-      if (entry.last < Number(next)) continue;
-      const chunk = await this.chunksOf(partition).findOne({ _id: entry._id });
-      if (!chunk) continue;
+    for await (const chunk of this.chunksOf(entries)) {
       for (const stored of chunk.events) {
         const offset = BigInt(stored.offset);
         // Chunks of slices cut differently overlap: each offset once, in order.
@@ -128,10 +147,7 @@ export class MongoEventHistory {
   /** Every stored event of a tenant, each once (by event id), in no particular order. */
   async *eventsOf(tenant: string): AsyncGenerator<HistoryEvent> {
     const seen = new Set<string>();
-    const entries = await this.index.find({ tenants: tenant }).toArray();
-    for (const entry of entries) {
-      const chunk = await this.chunksOf(entry.partition).findOne({ _id: entry._id });
-      if (!chunk) continue;
+    for await (const chunk of this.chunksOf(await this.index.find({ tenants: tenant }).toArray())) {
       for (const stored of chunk.events) {
         if (stored.tenant !== tenant) continue;
         const event = JSON.parse(stored.json) as Record<string, unknown>;

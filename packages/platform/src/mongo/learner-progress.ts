@@ -118,12 +118,14 @@ export class MongoLearnerProgress {
   }
 
   /**
-   * The progress of a partition as of its checkpoint generation, by key, and the highest
+   * The progress of a partition as of its checkpoint generation, by key, with the generation of
+   * each key's snapshot, and the highest
    * generation found: snapshots above the checkpoint's are left by a flush that did not finish
    * (ignored here; the next flush takes a generation above them all).
    */
-  async loadPartition(partition: number, gen: number): Promise<{ progress: Map<string, LearnerProgress>; highestGen: number }> {
+  async loadPartition(partition: number, gen: number): Promise<{ progress: Map<string, LearnerProgress>; gens: Map<string, number>; highestGen: number }> {
     const progress = new Map<string, LearnerProgress>();
+    const gens = new Map<string, number>();
     let highestGen = gen;
     const byKey = new Map<string, ProgressDoc>();
     const docs = (await Promise.all(this.buckets.map((b) => b.find({ group: this.group, partition }).toArray()))).flat();
@@ -133,16 +135,19 @@ export class MongoLearnerProgress {
       const known = byKey.get(doc.key);
       if (!known || known.gen < doc.gen) byKey.set(doc.key, doc);
     }
-    for (const [key, doc] of byKey) progress.set(key, doc.progress);
-    return { progress, highestGen };
+    for (const [key, doc] of byKey) {
+      progress.set(key, doc.progress);
+      gens.set(key, doc.gen);
+    }
+    return { progress, gens, highestGen };
   }
 
   /**
    * One flush of a partition: writes the changed progress as generation `checkpoint.gen` (above
    * every generation of the partition, finished or not), then
    * moves the checkpoint there, but only if it still stands at `previousGen` (another consumer
-   * that took the partition over writes its own generations: ProgressCheckpointConflict), then
-   * deletes the snapshots these supersede.
+   * that took the partition over writes its own generations: ProgressCheckpointConflict). The
+   * snapshots these supersede are left for compact.
    */
   async flush(topic: string, partition: number, previousGen: number, checkpoint: Omit<ProgressCheckpoint, 'at'>, changed: ReadonlyMap<string, LearnerProgress>): Promise<void> {
     const { gen } = checkpoint;
@@ -186,9 +191,22 @@ export class MongoLearnerProgress {
       const moved = await this.checkpoints.replaceOne({ _id, gen: previousGen }, doc);
       if (moved.matchedCount !== 1) throw new ProgressCheckpointConflict(partition);
     }
-    await Promise.all(
-      [...byBucket].map(([bucket, docs]) => bucket.deleteMany({ group: this.group, partition, key: { $in: docs.map((d) => d.key) }, gen: { $lt: gen } })),
-    );
+  }
+
+  /**
+   * Deletes snapshots that later ones supersede (by key and generation), one pass per bucket.
+   * Readers take the latest generation of a key, so deleting late, or never, changes no answer;
+   * the consumer batches these deletes because each costs a pass over a bucket on FerretDB.
+   */
+  async compact(superseded: readonly { key: string; gen: number; tenant: string; learner: string }[]): Promise<void> {
+    const byBucket = new Map<Collection<ProgressDoc>, string[]>();
+    for (const { key, gen, tenant, learner } of superseded) {
+      const bucket = this.bucketOfLearner(tenant, learner);
+      let ids = byBucket.get(bucket);
+      if (!ids) byBucket.set(bucket, (ids = []));
+      ids.push(`${this.group}#${key}#${gen}`);
+    }
+    await Promise.all([...byBucket].map(([bucket, ids]) => bucket.deleteMany({ _id: { $in: ids } })));
   }
 
   async forLearner(tenant: string, learner: string): Promise<LearnerProgress[]> {

@@ -211,6 +211,12 @@ export class MongoOutbox {
     return this.entries.find(filter).sort({ createdAt: -1 }).limit(options.limit).toArray();
   }
 
+  /** The effects announced for a tenant's learners, oldest first: the ledger a backfill settles against. */
+  async effectsOf(tenant: string, learners?: ReadonlySet<string>): Promise<Effect[]> {
+    const entries = await this.entries.find({ tenant }).sort({ createdAt: 1 }).toArray();
+    return entries.filter((e) => !learners || learners.has(e.learner)).map((e) => e.effect);
+  }
+
   async forLearner(tenant: string, learner: string): Promise<OutboxEntry[]> {
     return this.entries.find({ tenant, learner }).sort({ createdAt: 1 }).toArray();
   }
