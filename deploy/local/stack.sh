@@ -48,7 +48,11 @@ esac
 # The superuser and database FerretDB uses inside that cluster (trust auth, loopback only).
 POSTGRES_SUPERUSER=postgres
 POSTGRES_DATABASE=ferretdb
-FERRETDB_POSTGRESQL_URL=postgres://$POSTGRES_SUPERUSER@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DATABASE
+# pool_max_conns: FerretDB's own default is 50, and FerretDB 1.24 stops answering for good when all
+# of its connections are taken (an operation holds one while it waits for another); two criteria
+# consumers, a dispatcher each and a test process reached that at 50. PostgreSQL allows 150.
+FERRETDB_POOL_MAX_CONNS=${FERRETDB_POOL_MAX_CONNS:-120}
+FERRETDB_POSTGRESQL_URL=postgres://$POSTGRES_SUPERUSER@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DATABASE?pool_max_conns=$FERRETDB_POOL_MAX_CONNS
 
 STACK_TIMEOUT=${STACK_TIMEOUT:-180}
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
@@ -602,7 +606,7 @@ start_postgres() {
   # test stack can afford. Production runs MongoDB with its own durability settings.
   spawn postgres "${PG_AS[@]}" "$bindir/postgres" -D "$data" \
     -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" -c unix_socket_directories="$socket_dirs" \
-    -c shared_buffers=128MB -c max_connections=100 -c work_mem=4MB -c maintenance_work_mem=64MB \
+    -c shared_buffers=128MB -c max_connections=150 -c work_mem=4MB -c maintenance_work_mem=64MB \
     -c max_wal_size=256MB -c huge_pages=off -c cluster_name=badgestream -c synchronous_commit=off \
     -c log_line_prefix='%m [%p] ' -c log_timezone=UTC
 }

@@ -64,7 +64,7 @@ interface PartitionState {
   /** The generation of each key's latest snapshot in MongoDB. */
   gens: Map<string, number>;
   /** Snapshots superseded by later ones, deleted every COMPACT_EVERY flushes. */
-  superseded: { key: string; gen: number; tenant: string; learner: string }[];
+  superseded: { key: string; gen: number }[];
   flushesSinceCompaction: number;
   /** What the checkpoint says: flushing is needed when `next` or `criteria` moved past it. */
   flushedNext: bigint;
@@ -418,14 +418,14 @@ export class CriteriaProcessor {
         state.gen = gen;
         for (const [key, progress] of changed) {
           const previous = state.gens.get(key);
-          if (previous !== undefined) state.superseded.push({ key, gen: previous, tenant: progress.tenant, learner: progress.learner });
+          if (previous !== undefined) state.superseded.push({ key, gen: previous });
           state.gens.set(key, gen);
         }
         if (++state.flushesSinceCompaction >= COMPACT_EVERY && state.superseded.length > 0) {
           const superseded = state.superseded;
           state.superseded = [];
           state.flushesSinceCompaction = 0;
-          await this.deps.progress.compact(superseded).catch((error: unknown) => {
+          await this.deps.progress.compact(state.partition, superseded).catch((error: unknown) => {
             state.superseded.push(...superseded);
             this.deps.logger.warn({ err: error, partition: state.partition }, 'deleting superseded progress snapshots failed; trying again later');
           });

@@ -14,6 +14,7 @@ import {
   MongoTenantDirectory,
   TOPICS,
   connectInfrastructure,
+  partitionCount,
   createLogger,
   problem,
   sendProblem,
@@ -44,7 +45,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   const { metrics, kafka, registry, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'criteria', config, logger, valueSchemas: loadKafkaValueSchemas() });
   const directory = new MongoTenantDirectory(mongo.db);
   const definitions = new MongoCriteriaDefinitions(mongo.db);
-  const progress = new MongoLearnerProgress(mongo.db, config.groupId);
+  const progress = new MongoLearnerProgress(mongo.db, config.groupId, await partitionCount(kafka, TOPICS.events));
   const outbox = new MongoOutbox(mongo.db);
   const history = new MongoEventHistory(mongo.db);
   const issuers = new MongoIssuerSettings(mongo.db);

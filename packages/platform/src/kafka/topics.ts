@@ -36,3 +36,15 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<v
     await admin.disconnect();
   }
 }
+
+/** The number of partitions of a topic. */
+export async function partitionCount(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+    return metadata.topics[0]!.partitions.length;
+  } finally {
+    await admin.disconnect();
+  }
+}

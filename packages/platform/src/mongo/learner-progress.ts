@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import { Partitioners } from 'kafkajs';
 import type { Collection, Db, Filter } from 'mongodb';
 import type { LearnerProgress } from '@badgestream/criteria';
 
 /**
  * One snapshot of one learner's progress towards one badge class under one criteria version,
  * written by a flush of the partition that holds the learner's events (`gen`: the flush's
- * generation in that partition). `_id` is `<group>#<key>#<gen>`.
+ * generation in that partition). `_id` is `<key>#<gen>`, in the group's collection of that partition.
  */
 interface ProgressDoc {
   _id: string;
@@ -48,8 +49,6 @@ export function criteriaVersionKey(tenant: string, badgeClass: string, criteriaV
   return `${tenant}|${badgeClass}|${criteriaVersion}`;
 }
 
-/** Collections the progress documents are spread over, by learner (see MongoLearnerProgress). */
-export const PROGRESS_BUCKETS = 32;
 
 /** Thrown when another consumer wrote a partition's progress since this one loaded it. */
 export class ProgressCheckpointConflict extends Error {
@@ -65,45 +64,65 @@ const DUPLICATE_KEY = 11000;
  * (see CriteriaProcessor): the consumer keeps the progress of the partitions it owns in memory,
  * and every few seconds writes what changed as new documents of a new generation, then moves the
  * partition's checkpoint (collection `criteria_checkpoints`) to that generation and the offset it
- * reflects, then deletes the older snapshots of the same keys. Readers take the latest generation
- * of each key; a consumer that takes a partition over loads its snapshots up to the checkpoint and
- * applies the event history (MongoEventHistory) after the checkpoint's offset.
+ * reflects. Snapshots that later ones supersede are deleted in batches (compact). Readers take the
+ * latest generation of each key; a consumer that takes a partition over loads its snapshots up to
+ * the checkpoint and applies the event history (MongoEventHistory) after the checkpoint's offset.
  *
  * Why snapshots rather than one document updated per event: FerretDB, which the local stack runs,
- * inserts a batch about fifty times faster than it updates documents one by one, and answers even
- * an `_id` lookup by scanning the collection. For the same reason the documents are spread by
- * learner over PROGRESS_BUCKETS collections (`learner_progress_00` … `_31`), so a learner's
- * progress is read from one small collection; MongoDB proper is indifferent to the split.
+ * inserts a batch about fifty times faster than it updates documents one by one. Why one
+ * collection per consumer group and partition (`learner_progress_<group hash>_p<partition>`):
+ * FerretDB answers every query but an `_id` lookup by reading the whole collection, so what a
+ * consumer taking a partition over reads is exactly that partition's progress, and a learner's
+ * progress is read from the collection of the partition their events go to (the same key and
+ * partitioner as the producers: DefaultPartitioner over `<tenant>|<learner>`). MongoDB proper is
+ * indifferent to the split.
  */
 export class MongoLearnerProgress {
-  private readonly buckets: Collection<ProgressDoc>[];
+  private readonly db: Db;
+  private readonly prefix: string;
+  private readonly collections = new Map<number, Collection<ProgressDoc>>();
   private readonly checkpoints: Collection<CheckpointDoc>;
+  private readonly partitionOf?: (key: string) => number;
 
-  /** `group`: the criteria consumer group whose progress this is (CRITERIA_GROUP_ID). */
+  /**
+   * `group`: the criteria consumer group whose progress this is (CRITERIA_GROUP_ID); `partitions`:
+   * the partition count of caliper.events, to read a learner's progress from one collection
+   * (without it, a learner's progress is looked for in every partition's collection).
+   */
   constructor(
     db: Db,
     readonly group: string,
+    partitions?: number,
   ) {
-    this.buckets = Array.from({ length: PROGRESS_BUCKETS }, (_, i) => db.collection<ProgressDoc>(`learner_progress_${String(i).padStart(2, '0')}`));
+    this.db = db;
+    this.prefix = `learner_progress_${createHash('sha1').update(group).digest('hex').slice(0, 12)}_p`;
     this.checkpoints = db.collection<CheckpointDoc>('criteria_checkpoints');
-  }
-
-  async init(): Promise<void> {
-    for (const docs of this.buckets) {
-      await docs.createIndex({ group: 1, tenant: 1, learner: 1 });
-      await docs.createIndex({ group: 1, partition: 1, gen: 1 });
-      await docs.createIndex({ group: 1, tenant: 1, badgeClass: 1 });
+    if (partitions !== undefined) {
+      const partitioner = Partitioners.DefaultPartitioner();
+      const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+      this.partitionOf = (key) => partitioner({ topic: 'caliper.events', partitionMetadata, message: { key, value: null } });
     }
   }
 
-  private bucketOfLearner(tenant: string, learner: string): Collection<ProgressDoc> {
-    const digest = createHash('sha1').update(`${tenant}|${learner}`).digest();
-    return this.buckets[digest.readUInt32BE(0) % PROGRESS_BUCKETS]!;
+  async init(): Promise<void> {
+    await this.checkpoints.createIndex({ group: 1 });
+  }
+
+  private collectionOf(partition: number): Collection<ProgressDoc> {
+    let docs = this.collections.get(partition);
+    if (!docs) this.collections.set(partition, (docs = this.db.collection<ProgressDoc>(`${this.prefix}${partition}`)));
+    return docs;
+  }
+
+  /** The collections of the group's partitions that exist. */
+  private async allCollections(): Promise<Collection<ProgressDoc>[]> {
+    const names = (await this.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((name) => name.startsWith(this.prefix));
+    return names.map((name) => this.collectionOf(Number(name.slice(this.prefix.length))));
   }
 
   /** The latest snapshot of each key among the documents matching `filter`. */
-  private async latest(filter: Filter<ProgressDoc>, buckets = this.buckets): Promise<Map<string, ProgressDoc>> {
-    const docs = (await Promise.all(buckets.map((b) => b.find({ ...filter, group: this.group }).toArray()))).flat();
+  private async latest(filter: Filter<ProgressDoc>, collections?: Collection<ProgressDoc>[]): Promise<Map<string, ProgressDoc>> {
+    const docs = (await Promise.all((collections ?? (await this.allCollections())).map((c) => c.find(filter).toArray()))).flat();
     const byKey = new Map<string, ProgressDoc>();
     for (const doc of docs) {
       const known = byKey.get(doc.key);
@@ -119,17 +138,15 @@ export class MongoLearnerProgress {
 
   /**
    * The progress of a partition as of its checkpoint generation, by key, with the generation of
-   * each key's snapshot, and the highest
-   * generation found: snapshots above the checkpoint's are left by a flush that did not finish
-   * (ignored here; the next flush takes a generation above them all).
+   * each key's snapshot, and the highest generation found: snapshots above the checkpoint's are
+   * left by a flush that did not finish (ignored here; the next flush takes a generation above them all).
    */
   async loadPartition(partition: number, gen: number): Promise<{ progress: Map<string, LearnerProgress>; gens: Map<string, number>; highestGen: number }> {
     const progress = new Map<string, LearnerProgress>();
     const gens = new Map<string, number>();
     let highestGen = gen;
     const byKey = new Map<string, ProgressDoc>();
-    const docs = (await Promise.all(this.buckets.map((b) => b.find({ group: this.group, partition }).toArray()))).flat();
-    for (const doc of docs) {
+    for (const doc of await this.collectionOf(partition).find({}).toArray()) {
       highestGen = Math.max(highestGen, doc.gen);
       if (doc.gen > gen) continue;
       const known = byKey.get(doc.key);
@@ -144,36 +161,29 @@ export class MongoLearnerProgress {
 
   /**
    * One flush of a partition: writes the changed progress as generation `checkpoint.gen` (above
-   * every generation of the partition, finished or not), then
-   * moves the checkpoint there, but only if it still stands at `previousGen` (another consumer
-   * that took the partition over writes its own generations: ProgressCheckpointConflict). The
-   * snapshots these supersede are left for compact.
+   * every generation of the partition, finished or not), then moves the checkpoint there, but only
+   * if it still stands at `previousGen` (another consumer that took the partition over writes its
+   * own generations: ProgressCheckpointConflict). The snapshots these supersede are left for compact.
    */
   async flush(topic: string, partition: number, previousGen: number, checkpoint: Omit<ProgressCheckpoint, 'at'>, changed: ReadonlyMap<string, LearnerProgress>): Promise<void> {
     const { gen } = checkpoint;
-    const byBucket = new Map<Collection<ProgressDoc>, ProgressDoc[]>();
     const updatedAt = new Date();
-    for (const [key, progress] of changed) {
-      const bucket = this.bucketOfLearner(progress.tenant, progress.learner);
-      let docs = byBucket.get(bucket);
-      if (!docs) byBucket.set(bucket, (docs = []));
-      docs.push({
-        _id: `${this.group}#${key}#${gen}`,
-        group: this.group,
-        key,
-        partition,
-        gen,
-        tenant: progress.tenant,
-        learner: progress.learner,
-        badgeClass: progress.badgeClass,
-        criteriaVersion: progress.criteriaVersion,
-        awardActive: progress.award !== null,
-        progress,
-        updatedAt,
-      });
-    }
+    const docs: ProgressDoc[] = [...changed].map(([key, progress]) => ({
+      _id: `${key}#${gen}`,
+      group: this.group,
+      key,
+      partition,
+      gen,
+      tenant: progress.tenant,
+      learner: progress.learner,
+      badgeClass: progress.badgeClass,
+      criteriaVersion: progress.criteriaVersion,
+      awardActive: progress.award !== null,
+      progress,
+      updatedAt,
+    }));
     try {
-      await Promise.all([...byBucket].map(([bucket, docs]) => bucket.insertMany(docs, { ordered: false })));
+      if (docs.length > 0) await this.collectionOf(partition).insertMany(docs, { ordered: false });
     } catch (error) {
       if ((error as { code?: number }).code === DUPLICATE_KEY || hasDuplicateKeyErrors(error)) throw new ProgressCheckpointConflict(partition);
       throw error;
@@ -194,23 +204,18 @@ export class MongoLearnerProgress {
   }
 
   /**
-   * Deletes snapshots that later ones supersede (by key and generation), one pass per bucket.
-   * Readers take the latest generation of a key, so deleting late, or never, changes no answer;
-   * the consumer batches these deletes because each costs a pass over a bucket on FerretDB.
+   * Deletes snapshots of a partition that later ones supersede (by key and generation), in one
+   * pass. Readers take the latest generation of a key, so deleting late, or never, changes no
+   * answer; the consumer batches these deletes because each costs a pass over the collection on FerretDB.
    */
-  async compact(superseded: readonly { key: string; gen: number; tenant: string; learner: string }[]): Promise<void> {
-    const byBucket = new Map<Collection<ProgressDoc>, string[]>();
-    for (const { key, gen, tenant, learner } of superseded) {
-      const bucket = this.bucketOfLearner(tenant, learner);
-      let ids = byBucket.get(bucket);
-      if (!ids) byBucket.set(bucket, (ids = []));
-      ids.push(`${this.group}#${key}#${gen}`);
-    }
-    await Promise.all([...byBucket].map(([bucket, ids]) => bucket.deleteMany({ _id: { $in: ids } })));
+  async compact(partition: number, superseded: readonly { key: string; gen: number }[]): Promise<void> {
+    if (superseded.length === 0) return;
+    await this.collectionOf(partition).deleteMany({ _id: { $in: superseded.map(({ key, gen }) => `${key}#${gen}`) } });
   }
 
   async forLearner(tenant: string, learner: string): Promise<LearnerProgress[]> {
-    const latest = await this.latest({ tenant, learner }, [this.bucketOfLearner(tenant, learner)]);
+    const collections = this.partitionOf ? [this.collectionOf(this.partitionOf(`${tenant}|${learner}`))] : undefined;
+    const latest = await this.latest({ tenant, learner }, collections);
     return [...latest.values()].map((d) => d.progress).sort((a, b) => a.badgeClass.localeCompare(b.badgeClass) || a.criteriaVersion - b.criteriaVersion);
   }
 
