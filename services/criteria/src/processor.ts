@@ -416,7 +416,7 @@ export class CriteriaProcessor {
       try {
         await this.deps.progress.flush(this.deps.topic, state.partition, state.gen, { gen, offset: next.toString(), criteria }, changed);
         state.gen = gen;
-        for (const [key, progress] of changed) {
+        for (const key of changed.keys()) {
           const previous = state.gens.get(key);
           if (previous !== undefined) state.superseded.push({ key, gen: previous });
           state.gens.set(key, gen);
