@@ -20,3 +20,7 @@ export * from './mongo/outbox.js';
 export * from './mongo/issuer-settings.js';
 export * from './mongo/criteria-definitions.js';
 export * from './bootstrap.js';
+export * from './http/outbound.js';
+export * from './http/rate-limit.js';
+export * from './mongo/hosted-badges.js';
+export * from './http/admin.js';
