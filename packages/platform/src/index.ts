@@ -24,3 +24,4 @@ export * from './http/outbound.js';
 export * from './http/rate-limit.js';
 export * from './mongo/hosted-badges.js';
 export * from './http/admin.js';
+export * from './mongo/relay-store.js';

@@ -104,10 +104,9 @@ export class OversizeAnswerError extends Error {
  */
 export async function outboundRequest(request: OutboundRequest): Promise<OutboundAnswer> {
   const url = new URL(request.url);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BlockedDestinationError(`not an http(s) URL: ${url.protocol}`);
+  const refusal = destinationRefusal(url, request.destinations);
+  if (refusal) throw new BlockedDestinationError(refusal);
   const guarded = !destinationAllowed(url, request.destinations);
-  const literal = url.hostname.replace(/^\[|\]$/g, '');
-  if (guarded && net.isIP(literal) && isPrivateAddress(literal)) throw new BlockedDestinationError(blockedMessage(url, literal, request.destinations));
   const headers: Record<string, string> = { ...(request.headers ?? {}) };
   if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body));
   return new Promise((resolve, reject) => {
@@ -151,6 +150,24 @@ export async function outboundRequest(request: OutboundRequest): Promise<Outboun
     });
     req.end(request.body);
   });
+}
+
+/**
+ * Why a URL is refused before any connection: not http(s), or a literal loopback, private or
+ * link-local address the policy does not allow. Undefined when it may be tried (a host name is
+ * checked again on the addresses DNS gives, when connecting).
+ */
+export function destinationRefusal(target: string | URL, policy: DestinationPolicy): string | undefined {
+  let url: URL;
+  try {
+    url = typeof target === 'string' ? new URL(target) : target;
+  } catch {
+    return `refused: ${JSON.stringify(String(target))} is not a URL`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `refused: ${url.href} is not an http(s) URL`;
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (!destinationAllowed(url, policy) && net.isIP(literal) && isPrivateAddress(literal)) return blockedMessage(url, literal, policy);
+  return undefined;
 }
 
 function destinationAllowed(url: URL, policy: DestinationPolicy): boolean {

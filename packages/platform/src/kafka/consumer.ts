@@ -45,6 +45,8 @@ export interface ConsumerRunnerOptions {
   sessionTimeoutMs?: number;
   /** A fetched batch is handled and committed in slices of at most this many records. */
   maxRecordsPerCommit?: number;
+  /** Told the partitions of each topic this member owns after every join of the group, and `{}` when it stops. */
+  onAssignment?: (assignment: Record<string, number[]>) => void;
 }
 
 export const DLQ_HEADERS = {
@@ -94,7 +96,9 @@ export class ConsumerRunner {
     });
     // kafkajs restarts a consumer after a retriable crash by itself; after any other, this
     // runner starts a fresh one, so a process never stays alive without consuming.
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.options.onAssignment?.(payload.memberAssignment));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.options.onAssignment?.({});
       this.options.logger.error({ err: payload.error, restart: payload.restart, group: this.options.groupId }, 'consumer crashed');
       if (payload.restart || this.stopping) return;
       setTimeout(() => void this.restart(), 1000);
@@ -188,6 +192,7 @@ export class ConsumerRunner {
     if (this.stopping) return;
     this.stopping = true;
     await this.consumer.disconnect();
+    this.options.onAssignment?.({});
     await this.dlqProducer.disconnect();
   }
 
