@@ -9,7 +9,7 @@ import { requireStack } from './stack.js';
 
 /**
  * A relay started in this process on the real stack, in a consumer group of its own that starts
- * at the end of caliper.events (so it sees only what the test posts), with fast retries.
+ * at the end of caliper.events (so it sees only what the test posts) or at `from`, with fast retries.
  * `restart()` stops it gracefully and starts another instance in the same group.
  */
 export interface RelayHarness {
@@ -19,10 +19,10 @@ export interface RelayHarness {
   close(): Promise<void>;
 }
 
-export async function startRelayHarness(h: IngestHarness, overrides: Record<string, string>): Promise<RelayHarness> {
+export async function startRelayHarness(h: IngestHarness, overrides: Record<string, string>, from?: Map<number, string>): Promise<RelayHarness> {
   const stack = await requireStack();
   const groupId = uniqueName('relay');
-  await startGroupAt(h.kafka, groupId);
+  await startGroupAt(h.kafka, groupId, from);
   const start = () =>
     startRelay(
       loadRelayConfig({
@@ -68,6 +68,8 @@ export async function until<T>(what: string, probe: () => Promise<T> | T, ok: (v
 }
 
 export interface ReceivedEnvelope {
+  /** When the answer was sent (Date.now()). */
+  at: number;
   path: string;
   headers: IncomingHttpHeaders;
   raw: string;
@@ -84,6 +86,8 @@ export type Answer = { status: number; delayMs?: number; hang?: boolean; retryAf
  */
 export class IssuerStandIn {
   readonly received: ReceivedEnvelope[] = [];
+  /** Called with each envelope as it is answered. */
+  onReceived: ((envelope: ReceivedEnvelope) => void) | undefined;
   private readonly objects = new Map<string, { body: string; contentType: string }>();
   private readonly posts = new Map<string, number>();
   private server: Server | undefined;
@@ -134,9 +138,11 @@ export class IssuerStandIn {
       const answer = this.script(path, n);
       const raw = Buffer.concat(chunks).toString('utf8');
       const eventIds = ((JSON.parse(raw) as { data?: { id: string }[] }).data ?? []).map((e) => e.id);
-      if (answer.hang) return void this.received.push({ path, headers: req.headers, raw, eventIds, status: 0 }); // never answered: the relay's timeout gives up on it
+      if (answer.hang) return void this.received.push({ at: Date.now(), path, headers: req.headers, raw, eventIds, status: 0 }); // never answered: the relay's timeout gives up on it
       const reply = () => {
-        this.received.push({ path, headers: req.headers, raw, eventIds, status: answer.status });
+        const envelope = { at: Date.now(), path, headers: req.headers, raw, eventIds, status: answer.status };
+        this.received.push(envelope);
+        this.onReceived?.(envelope);
         res.writeHead(answer.status, answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}).end(answer.status < 300 ? '' : `scripted ${answer.status}`);
       };
       if (answer.delayMs) setTimeout(reply, answer.delayMs);

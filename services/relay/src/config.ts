@@ -14,7 +14,7 @@ export const relayOptions = {
   },
   fetchTimeoutMs: { env: 'RELAY_FETCH_TIMEOUT_MS', description: 'how long fetching one badge object may take before it counts as failed (tried again later)', default: 5000, parse: parse.integer(100, 120_000) },
   fetchMaxBytes: { env: 'RELAY_FETCH_MAX_BYTES', description: 'largest badge object fetched; a larger one is refused', default: 262_144, parse: parse.integer(1024, 16 * 1024 * 1024) },
-  cacheTtlMs: { env: 'RELAY_CACHE_TTL_MS', description: 'how long a fetched badge object (and what it advertises) is reused before it is fetched again', default: 300_000, parse: parse.integer(0, 86_400_000) },
+  cacheTtlMs: { env: 'RELAY_CACHE_TTL_MS', description: 'how long a fetched badge object (and what it advertises), and whether a tenant hosts a badge object, are reused before they are read again', default: 300_000, parse: parse.integer(0, 86_400_000) },
   cacheMaxEntries: { env: 'RELAY_CACHE_MAX_ENTRIES', description: 'badge objects kept in the cache', default: 10_000, parse: parse.integer(1, 10_000_000) },
   deliveryTimeoutMs: { env: 'RELAY_DELIVERY_TIMEOUT_MS', description: 'how long one POST to an issuer endpoint may take, connection to answer, before it counts as failed and is retried', default: 10_000, parse: parse.integer(100, 300_000) },
   maxAttempts: { env: 'RELAY_MAX_ATTEMPTS', description: 'delivery attempts of an event before it becomes a dead letter', default: 10, parse: parse.integer(1, 1000) },

@@ -64,6 +64,8 @@ export interface DispatcherOptions {
 
 const USER_AGENT = 'Badgestream-Relay/1';
 const MAX_ANSWER = 2048;
+/** How often the pending records of finished events are deleted. */
+const SWEEP_EVERY_MS = 1000;
 /** Unresolved badge objects re-read at once, at most. */
 const RESOLVE_CONCURRENCY = 8;
 
@@ -84,6 +86,9 @@ export class RelayDispatcher {
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly inFlightByEndpoint = new Map<string, number>();
   private readonly tasks = new Set<Promise<void>>();
+  /** Finished events whose pending records are still to be deleted (see sweep). */
+  private readonly finished: string[] = [];
+  private sweptAt = 0;
   private owned = new Set<number>();
   private credentials = new Map<string, EndpointCredentials>();
   private credentialsLoadedAt = 0;
@@ -212,6 +217,7 @@ export class RelayDispatcher {
     await this.loop;
     await this.assignment;
     await Promise.all(this.tasks);
+    await persist(() => this.sweep(), this.options.logger);
   }
 
   /** Deliveries held, by endpoint ('' while unresolved), for the status of this instance. */
@@ -226,6 +232,10 @@ export class RelayDispatcher {
       try {
         await this.refreshCredentials();
         this.startDue();
+        if (Date.now() - this.sweptAt >= SWEEP_EVERY_MS) {
+          this.sweptAt = Date.now();
+          await this.sweep();
+        }
       } catch (error) {
         this.options.logger.warn({ err: error }, 'relay delivery round failed; will retry');
       }
@@ -405,9 +415,27 @@ export class RelayDispatcher {
       ...(outcome === 'dead' ? { event: JSON.stringify(d.event) } : {}),
     }));
     await persist(() => this.options.store.recordOutcomes(outcomes), this.options.logger);
-    for (const d of batch) this.deliveries.delete(d.id);
+    for (const d of batch) {
+      this.deliveries.delete(d.id);
+      this.finished.push(d.id);
+    }
     this.events.inc({ outcome }, batch.length);
-    await persist(() => this.options.store.removePending(batch.map((d) => d.id)), this.options.logger);
+  }
+
+  /**
+   * Deletes the pending records of finished events, many at a time: a delete by ids scans the
+   * collection on FerretDB, so one per envelope would cost as much as the backlog each time. A
+   * crash before the sweep leaves records whose outcome is known; loading skips and deletes them.
+   */
+  private async sweep(): Promise<void> {
+    if (this.finished.length === 0) return;
+    const ids = this.finished.splice(0, this.finished.length);
+    try {
+      await this.options.store.removePending(ids);
+    } catch (error) {
+      this.finished.push(...ids);
+      throw error;
+    }
   }
 }
 

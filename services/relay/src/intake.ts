@@ -39,6 +39,8 @@ export interface IntakeOptions {
   dispatcher: RelayDispatcher;
   logger: Logger;
   metrics: Registry;
+  /** How long "tenant T hosts IRI X" (or not) is remembered. */
+  ownCacheTtlMs: number;
 }
 
 /**
@@ -49,8 +51,10 @@ export interface IntakeOptions {
  */
 export class RelayIntake {
   private readonly seen: Counter<'decision'>;
+  private readonly ownCache: OwnBadgeCache;
 
   constructor(private readonly options: IntakeOptions) {
+    this.ownCache = new OwnBadgeCache(options.ownCacheTtlMs);
     this.seen = new Counter({ name: 'badgestream_relay_intake_total', help: 'Candidate events by decision: pending, refused, own (a badge the tenant hosts), none (nothing advertised), unwanted (action not asked for)', labelNames: ['decision'], registers: [options.metrics] });
   }
 
@@ -61,10 +65,7 @@ export class RelayIntake {
     const relaying = await this.options.dispatcher.relayingTenants(true);
     const candidates = badgeEvents.filter((c) => relaying.has(c.tenant));
     if (candidates.length === 0) return [];
-    const foreign = await this.withoutOwnBadges(candidates);
-    const ids = foreign.map((c) => deliveryId(c));
-    const done = await this.options.store.withOutcome(ids);
-    const fresh = foreign.filter((c) => !done.has(deliveryId(c)));
+    const fresh = await this.withoutOwnBadges(candidates);
     const resolutions = await Promise.all(fresh.map((c) => this.options.metadata.resolve(c.event.object)));
     const pending: PendingRelay[] = [];
     const refused: RelayOutcome[] = [];
@@ -81,8 +82,14 @@ export class RelayIntake {
       await this.options.store.recordOutcomes(refused);
       for (const r of refused) this.options.logger.warn({ tenant: r.tenant, eventId: r.eventId, endpoint: r.endpoint, reason: r.reason }, 'event not relayed');
     }
-    await this.options.store.addPending(pending);
-    this.options.dispatcher.add(pending);
+    // Pending first, then seen: an event seen before whose pending record could be inserted again
+    // was delivered (or given up) already, so that record goes; one still pending is the
+    // dispatcher's (held, or loaded when its partition was assigned).
+    const alreadyPending = await this.options.store.addPending(pending);
+    const seenBefore = await this.options.store.markSeen(pending.map((p) => p._id));
+    const finished = pending.filter((p) => seenBefore.has(p._id) && !alreadyPending.has(p._id)).map((p) => p._id);
+    await this.options.store.removePending(finished);
+    this.options.dispatcher.add(pending.filter((p) => !seenBefore.has(p._id) && !alreadyPending.has(p._id)));
     return [];
   }
 
@@ -107,13 +114,16 @@ export class RelayIntake {
   /** Drops events about badge objects the event's own tenant hosts: the tenant is their issuer. */
   private async withoutOwnBadges(candidates: RelayCandidate[]): Promise<RelayCandidate[]> {
     const iris = candidates.map((c) => reportedObjectIris(c.event.object));
-    const byTenant = new Map<string, Set<string>>();
-    for (const tenant of new Set(candidates.map((c) => c.tenant))) {
-      const ofTenant = candidates.flatMap((c, i) => (c.tenant === tenant ? iris[i]! : []));
-      byTenant.set(tenant, await this.options.hosted.hostedBy(tenant, [...new Set(ofTenant)]));
+    const unknown = new Map<string, Set<string>>();
+    candidates.forEach((c, i) => {
+      for (const iri of iris[i]!) if (this.ownCache.get(c.tenant, iri) === undefined) (unknown.get(c.tenant) ?? unknown.set(c.tenant, new Set()).get(c.tenant)!).add(iri);
+    });
+    for (const [tenant, ofTenant] of unknown) {
+      const hosted = await this.options.hosted.hostedBy(tenant, [...ofTenant]);
+      for (const iri of ofTenant) this.ownCache.set(tenant, iri, hosted.has(iri));
     }
     return candidates.filter((c, i) => {
-      const own = iris[i]!.some((iri) => byTenant.get(c.tenant)!.has(iri));
+      const own = iris[i]!.some((iri) => this.ownCache.get(c.tenant, iri) === true);
       if (own) this.seen.inc({ decision: 'own' });
       return !own;
     });
@@ -123,4 +133,22 @@ export class RelayIntake {
 /** `<tenant>|<event id>`: one delivery per event and tenant, whatever the replays. */
 export function deliveryId(c: { tenant: string; eventId: string }): string {
   return `${c.tenant}|${c.eventId}`;
+}
+
+/** Whether a tenant hosts a badge object IRI, remembered for a while (lookups by IRI list scan on FerretDB). */
+class OwnBadgeCache {
+  private readonly entries = new Map<string, { own: boolean; expires: number }>();
+  private static readonly MAX_ENTRIES = 100_000;
+
+  constructor(private readonly ttlMs: number) {}
+
+  get(tenant: string, iri: string): boolean | undefined {
+    const hit = this.entries.get(`${tenant} ${iri}`);
+    return hit && hit.expires > Date.now() ? hit.own : undefined;
+  }
+
+  set(tenant: string, iri: string, own: boolean): void {
+    if (this.entries.size >= OwnBadgeCache.MAX_ENTRIES) this.entries.clear();
+    this.entries.set(`${tenant} ${iri}`, { own, expires: Date.now() + this.ttlMs });
+  }
 }

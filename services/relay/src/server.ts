@@ -60,7 +60,7 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
   await Promise.all([store.init(), hosted.init()]);
   const metadata = new BadgeMetadata({ timeoutMs: config.fetchTimeoutMs, maxBytes: config.fetchMaxBytes, cacheTtlMs: config.cacheTtlMs, cacheMaxEntries: config.cacheMaxEntries, destinations: destinationPolicy(config) });
   const dispatcher = new RelayDispatcher({ store, metadata, policy: deliveryPolicy(config), logger, metrics });
-  const intake = new RelayIntake({ store, hosted, metadata, dispatcher, logger, metrics });
+  const intake = new RelayIntake({ store, hosted, metadata, dispatcher, logger, metrics, ownCacheTtlMs: config.cacheTtlMs });
   const runner = new ConsumerRunner({
     kafka,
     registry,

@@ -83,19 +83,22 @@ export interface RelayEndpointStatus {
 const DUPLICATE_KEY = 11000;
 
 /**
- * The relay's records (collections `relay_endpoints`, `relay_pending`, `relay_attempts`,
- * `relay_outcomes`). Everything but the endpoints is insert-only under deterministic ids, so a
- * repeated write after a crash is a duplicate key, i.e. already done; a delivered event is
- * recorded before its pending record is deleted, so neither a crash nor a replayed Kafka batch
- * sends it again.
+ * The relay's records (collections `relay_endpoints`, `relay_pending`, `relay_seen`,
+ * `relay_attempts`, `relay_outcomes`). Everything but the endpoints is insert-only under
+ * deterministic ids, so a repeated write after a crash is a duplicate key, i.e. already done
+ * (lookups by a list of ids scan a collection on FerretDB, so the hot path only inserts). A
+ * delivered event's outcome is recorded before its pending record is deleted, and `relay_seen`
+ * remembers every event taken in, so neither a crash nor a replayed Kafka batch sends it again.
  */
 export class MongoRelayStore {
   private readonly endpoints: Collection<RelayEndpointDoc>;
   private readonly pending: Collection<PendingRelay>;
   private readonly attempts: Collection<RelayAttempt>;
   private readonly outcomes: Collection<RelayOutcome>;
+  private readonly seen: Collection<{ _id: string }>;
 
   constructor(db: Db) {
+    this.seen = db.collection<{ _id: string }>('relay_seen');
     this.endpoints = db.collection<RelayEndpointDoc>('relay_endpoints');
     this.pending = db.collection<PendingRelay>('relay_pending');
     this.attempts = db.collection<RelayAttempt>('relay_attempts');
@@ -139,9 +142,18 @@ export class MongoRelayStore {
     return new Map(docs.map((d) => [d._id, { ...(d.token ? { token: d.token } : {}), ...(d.secret ? { secret: d.secret } : {}) }]));
   }
 
-  /** Adds pending events; those already pending are left as they are. */
-  async addPending(records: readonly PendingRelay[]): Promise<void> {
-    await insertIgnoringDuplicates(this.pending, records);
+  /** Adds pending events; returns the ids that were pending already (left as they are). */
+  async addPending(records: readonly PendingRelay[]): Promise<Set<string>> {
+    return insertIgnoringDuplicates(this.pending, records);
+  }
+
+  /**
+   * Remembers that these events were taken in (collection `relay_seen`, insert-only); returns
+   * those taken in before. This is what keeps a replayed Kafka batch from relaying an event
+   * whose pending record is already gone because it was delivered.
+   */
+  async markSeen(ids: readonly string[]): Promise<Set<string>> {
+    return insertIgnoringDuplicates(this.seen, ids.map((_id) => ({ _id })));
   }
 
   async pendingOfPartitions(partitions: readonly number[]): Promise<PendingRelay[]> {
@@ -157,15 +169,15 @@ export class MongoRelayStore {
     await insertIgnoringDuplicates(this.attempts, attempts);
   }
 
+  async recordOutcomes(outcomes: readonly RelayOutcome[]): Promise<void> {
+    await insertIgnoringDuplicates(this.outcomes, outcomes);
+  }
+
   /** Failed attempts so far, by delivery id. */
   async attemptCounts(ids: readonly string[]): Promise<Map<string, number>> {
     if (ids.length === 0) return new Map();
     const rows = await this.attempts.aggregate<{ _id: string; n: number }>([{ $match: { deliveryId: { $in: [...ids] } } }, { $group: { _id: '$deliveryId', n: { $sum: 1 } } }]).toArray();
     return new Map(rows.map((r) => [r._id, r.n]));
-  }
-
-  async recordOutcomes(outcomes: readonly RelayOutcome[]): Promise<void> {
-    await insertIgnoringDuplicates(this.outcomes, outcomes);
   }
 
   /** Which of these ids already have an outcome. */
@@ -183,8 +195,8 @@ export class MongoRelayStore {
   /** Per tenant and endpoint: events waiting, delivered, failed attempts, dead letters and refusals. */
   async status(tenant?: string): Promise<RelayEndpointStatus[]> {
     const match = tenant ? [{ $match: { tenant } }] : [];
-    const [backlog, attempts, outcomes] = await Promise.all([
-      this.pending.aggregate<{ _id: { tenant: string; endpoint: string }; n: number }>([...match, { $group: { _id: { tenant: '$tenant', endpoint: '$endpoint' }, n: { $sum: 1 } } }]).toArray(),
+    const [pending, attempts, outcomes] = await Promise.all([
+      this.pending.find(tenant ? { tenant } : {}, { projection: { _id: 1, tenant: 1, endpoint: 1 } }).toArray(),
       this.attempts.aggregate<{ _id: { tenant: string; endpoint: string }; n: number }>([...match, { $group: { _id: { tenant: '$tenant', endpoint: '$endpoint' }, n: { $sum: 1 } } }]).toArray(),
       this.outcomes.aggregate<{ _id: { tenant: string; endpoint: string; outcome: RelayOutcomeKind }; n: number }>([...match, { $group: { _id: { tenant: '$tenant', endpoint: '$endpoint', outcome: '$outcome' }, n: { $sum: 1 } } }]).toArray(),
     ]);
@@ -195,7 +207,9 @@ export class MongoRelayStore {
       if (!r) rows.set(key, (r = { tenant: t, endpoint, backlog: 0, delivered: 0, failedAttempts: 0, dead: 0, refused: 0 }));
       return r;
     };
-    for (const b of backlog) row(b._id.tenant, b._id.endpoint).backlog += b.n;
+    // Pending records of finished events are deleted in sweeps: those with an outcome are not backlog.
+    const finished = await this.withOutcome(pending.map((p) => p._id));
+    for (const p of pending) if (!finished.has(p._id)) row(p.tenant, p.endpoint).backlog += 1;
     for (const a of attempts) row(a._id.tenant, a._id.endpoint).failedAttempts += a.n;
     for (const o of outcomes) row(o._id.tenant, o._id.endpoint)[o._id.outcome] += o.n;
     return [...rows.values()].sort((a, b) => (a.tenant === b.tenant ? a.endpoint.localeCompare(b.endpoint) : a.tenant.localeCompare(b.tenant)));
@@ -206,13 +220,16 @@ function endpointView(doc: RelayEndpointDoc): RelayEndpoint {
   return { tenant: doc.tenant, endpoint: doc.endpoint, hasToken: !!doc.token, hasSecret: !!doc.secret, createdAt: doc.createdAt };
 }
 
-async function insertIgnoringDuplicates<T extends { _id: string }>(collection: Collection<T>, docs: readonly T[]): Promise<void> {
-  if (docs.length === 0) return;
+/** Inserts what is new; returns the ids that were there already (a duplicate key is "already done"). */
+async function insertIgnoringDuplicates<T extends { _id: string }>(collection: Collection<T>, docs: readonly T[]): Promise<Set<string>> {
+  if (docs.length === 0) return new Set();
   try {
     await collection.insertMany(docs as never[], { ordered: false });
+    return new Set();
   } catch (error) {
-    const writeErrors = (error as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
+    const writeErrors = (error as { writeErrors?: { code?: number; index?: number }[] | { code?: number; index?: number } }).writeErrors;
     const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
-    if (list.length === 0 || list.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+    if (list.length === 0 || list.some((e) => e.code !== DUPLICATE_KEY || e.index === undefined)) throw error;
+    return new Set(list.map((e) => docs[e.index!]!._id));
   }
 }
