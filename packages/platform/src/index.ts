@@ -25,3 +25,5 @@ export * from './http/rate-limit.js';
 export * from './mongo/hosted-badges.js';
 export * from './http/admin.js';
 export * from './mongo/relay-store.js';
+export * from './poll-loop.js';
+export * from './http/service.js';

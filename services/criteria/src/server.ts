@@ -1,5 +1,3 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import express from 'express';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import {
@@ -13,7 +11,9 @@ import {
   MongoOutbox,
   MongoTenantDirectory,
   TOPICS,
+  addOperationalRoutes,
   connectInfrastructure,
+  listen,
   createLogger,
   problem,
   sendProblem,
@@ -77,17 +77,14 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   let shuttingDown = false;
   const app = express();
   app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.get('/readyz', async (_req, res) => {
-    if (shuttingDown) return void res.status(503).json({ status: 'shutting down' });
-    try {
+  addOperationalRoutes(app, {
+    metrics,
+    isShuttingDown: () => shuttingDown,
+    checkReady: async () => {
       await Promise.all([eventLog.checkReady(), mongo.checkReady()]);
-      res.json({ status: 'ready', checks: { kafka: 'ok', mongodb: 'ok' } });
-    } catch (error) {
-      res.status(503).json({ status: 'not ready', reason: (error as Error).message });
-    }
+      return { kafka: 'ok', mongodb: 'ok' };
+    },
   });
-  app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics()));
   app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate(), dryRun: (tenant, badgeClass, version) => dryRunCriteria({ definitions, history, progress }, tenant, badgeClass, version) }).use(createIssuerRouter({ issuers, outbox, logger })));
   app.use(
     createProgressRouter({
@@ -101,12 +98,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
 
   await runner.start();
   dispatcher.start();
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.host}:${port}`;
+  const { port, url, close } = await listen(app, config.host, config.port);
   logger.info({ url, group: config.groupId }, 'criteria consumer and API running');
 
   let closing: Promise<void> | undefined;
@@ -119,7 +111,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
         shuttingDown = true;
         await runner.stop();
         await dispatcher.stop();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await close();
         await eventLog.close();
         await mongo.close();
         logger.info('criteria stopped');

@@ -4,6 +4,7 @@ import {
   Counter,
   Gauge,
   Histogram,
+  PollLoop,
   classifyStatus,
   outboundRequest,
   parseRetryAfter,
@@ -92,14 +93,13 @@ export class RelayDispatcher {
   private owned = new Set<number>();
   private credentials = new Map<string, EndpointCredentials>();
   private credentialsLoadedAt = 0;
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly loop: PollLoop;
   private assignment: Promise<void> = Promise.resolve();
   private readonly events: Counter<'outcome'>;
   private readonly envelopeSeconds: Histogram<'outcome'>;
 
   constructor(private readonly options: DispatcherOptions) {
+    this.loop = new PollLoop(() => this.round(), options.policy.pollMs, (error) => options.logger.warn({ err: error }, 'relay delivery round failed; will retry'));
     const registers = [options.metrics];
     this.events = new Counter({ name: 'badgestream_relay_events_total', help: 'Relayed events by outcome: delivered, retry (a failed attempt), dead, refused', labelNames: ['outcome'], registers });
     this.envelopeSeconds = new Histogram({
@@ -174,7 +174,7 @@ export class RelayDispatcher {
       } catch (error) {
         this.options.logger.warn({ err: error, attempt }, 'loading pending relay events failed; retrying');
         await sleep(Math.min(10_000, 200 * 2 ** attempt));
-        if (!this.running) return;
+        if (!this.loop.isRunning) return;
       }
     }
   }
@@ -201,20 +201,16 @@ export class RelayDispatcher {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   nudge(): void {
-    this.wake?.();
+    this.loop.nudge();
   }
 
   /** Stops starting deliveries and waits for those in flight to be sent and recorded. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.nudge();
-    await this.loop;
+    await this.loop.stop();
     await this.assignment;
     await Promise.all(this.tasks);
     await persist(() => this.sweep(), this.options.logger);
@@ -227,28 +223,15 @@ export class RelayDispatcher {
     return counts;
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      try {
-        await this.refreshCredentials();
-        this.startDue();
-        if (Date.now() - this.sweptAt >= SWEEP_EVERY_MS) {
-          this.sweptAt = Date.now();
-          await this.sweep();
-        }
-      } catch (error) {
-        this.options.logger.warn({ err: error }, 'relay delivery round failed; will retry');
-      }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.policy.pollMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+  /** One round: starts what is due, and now and then deletes the pending records of finished events. Waits for the next poll or nudge. */
+  private async round(): Promise<false> {
+    await this.refreshCredentials();
+    this.startDue();
+    if (Date.now() - this.sweptAt >= SWEEP_EVERY_MS) {
+      this.sweptAt = Date.now();
+      await this.sweep();
     }
+    return false;
   }
 
   /** Starts every delivery that is due and allowed: re-reading unresolved metadata, and envelopes per endpoint. */

@@ -1,5 +1,3 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import express from 'express';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import {
@@ -7,7 +5,9 @@ import {
   MongoHostedBadgeObjects,
   MongoRelayStore,
   TOPICS,
+  addOperationalRoutes,
   connectInfrastructure,
+  listen,
   createLogger,
   problem,
   sendProblem,
@@ -78,27 +78,19 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
   let shuttingDown = false;
   const app = express();
   app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.get('/readyz', async (_req, res) => {
-    if (shuttingDown) return void res.status(503).json({ status: 'shutting down' });
-    try {
+  addOperationalRoutes(app, {
+    metrics,
+    isShuttingDown: () => shuttingDown,
+    checkReady: async () => {
       await mongo.checkReady();
-      res.json({ status: 'ready', checks: { mongodb: 'ok' } });
-    } catch (error) {
-      res.status(503).json({ status: 'not ready', reason: (error as Error).message });
-    }
+      return { mongodb: 'ok' };
+    },
   });
-  app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics()));
   app.use((req, res) => sendProblem(res, problem(404, 'not-found', `No route for ${req.method} ${req.path}`)));
 
   dispatcher.start();
   await runner.start();
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.host}:${port}`;
+  const { port, url, close } = await listen(app, config.host, config.port);
   logger.info({ url, group: config.groupId }, 'relay running');
 
   let closing: Promise<void> | undefined;
@@ -111,7 +103,7 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
         shuttingDown = true;
         await runner.stop();
         await dispatcher.stop();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await close();
         await mongo.close();
         logger.info('relay stopped');
       })()),
