@@ -230,23 +230,35 @@ describe('abuse at the issuer end is refused with a clear error, and nothing is 
   const reportsAt = (rs: DecodedRecord[], ids: string[]) => rs.filter((r) => r.headers['badgestream-tenant'] === h.tenant && ids.includes(r.value.id as string));
 
   it('a consumer token posting Issued, a report about a badge not hosted here, an action not asked for', async () => {
-    const issued = await h.post(envelopeOf([badgeEvent('Issued', { id: issuer.assertion, type: 'Assertion', badge: issuer.badge, recipient: { id: 'https://example.edu/u/1', type: 'Person' }, issuedOn: '2026-11-01T00:00:00.000Z' })]), { token: issuer.consumerToken });
+    const from = await endOffsets(h.kafka, TOPICS.events);
+    const refusedIds: string[] = [];
+    const post = async (events: ReturnType<typeof badgeEvent>[]) => {
+      refusedIds.push(...events.map((e) => e.id));
+      return h.post(envelopeOf(events), { token: issuer.consumerToken });
+    };
+    const issued = await post([badgeEvent('Issued', { id: issuer.assertion, type: 'Assertion', badge: issuer.badge, recipient: { id: verifier.id, type: 'Person' }, issuedOn: '2026-11-01T00:00:00.000Z' })]);
     expect(issued.status).toBe(403);
     expect(issued.body).toMatchObject({ errors: [expect.objectContaining({ pointer: '/data/0/action', reason: expect.stringContaining('Issued') })] });
 
-    const elsewhere = await h.post(envelopeOf([badgeEvent('Verified', issuer.assertion), badgeEvent('Verified', 'https://elsewhere.example/assertions/9')]), { token: issuer.consumerToken });
+    const elsewhere = await post([badgeEvent('Verified', issuer.assertion), badgeEvent('Verified', 'https://elsewhere.example/assertions/9')]);
     expect(elsewhere.status).toBe(404);
     expect(elsewhere.body).toMatchObject({
       type: 'https://w3id.org/badgestream/problems/badge-object-not-hosted',
       errors: [{ index: 1, pointer: '/data/1/object', reason: 'https://elsewhere.example/assertions/9 is not a badge object hosted by this issuer' }],
     });
 
-    const accessed = await h.post(envelopeOf([badgeEvent('Accessed', issuer.assertion)]), { token: issuer.consumerToken });
+    const accessed = await post([badgeEvent('Accessed', issuer.assertion)]);
     expect(accessed.status).toBe(422);
     expect(accessed.body).toMatchObject({ type: 'https://w3id.org/badgestream/problems/action-not-advertised', errors: [expect.objectContaining({ pointer: '/data/0/action', reason: expect.stringContaining('Verified, Shared, Accepted') })] });
 
     const notCaliper = await h.post({ data: 'nope' }, { token: issuer.consumerToken });
     expect(notCaliper.status).toBe(400);
+
+    // The refused reports have the barrier's learner (the verifier): same partition, so once the barrier is read, none of them can follow.
+    const barrier = badgeEvent('Verified', issuer.assertion);
+    expect((await h.post(envelopeOf([barrier]), { token: issuer.consumerToken })).status).toBe(200);
+    const records = await readFrom(h.kafka, h.registry, TOPICS.events, from, (rs) => rs.some((r) => r.value.id === barrier.id));
+    expect(records.filter((r) => refusedIds.includes(r.value.id as string))).toEqual([]);
   });
 
   it('anonymous reports: Verified where the issuer allows it, anything else needs a token', async () => {
