@@ -108,7 +108,7 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
       const at = new Date();
       await store.recordOutcomes([
         { _id: `${tenant}|urn:uuid:1`, tenant, endpoint, eventId: 'urn:uuid:1', outcome: 'delivered', attempts: 1, at },
-        { _id: `${tenant}|urn:uuid:2`, tenant, endpoint, eventId: 'urn:uuid:2', outcome: 'dead', attempts: 10, at, reason: 'gave up after 10 attempts; last error: HTTP 500', event: '{}' },
+        { _id: `${tenant}|urn:uuid:2`, tenant, endpoint, eventId: 'urn:uuid:2', outcome: 'dead', attempts: 10, at, reason: 'gave up after 10 attempts; last error: HTTP 500', event: '{}', partition: 0 },
       ]);
       await store.addPending([{ _id: `${tenant}|urn:uuid:3`, tenant, partition: 0, eventId: 'urn:uuid:3', endpoint, event: '{}', createdAt: at }]);
     } finally {
@@ -118,6 +118,8 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
     expect(status.stdout.split('\n')).toEqual(['tenant\tendpoint\tbacklog\tdelivered\tfailed-attempts\tdead\trefused', `${tenant}\t${endpoint}\t1\t1\t0\t1\t0`, '']);
     const dead = await badgestream('relay', 'dead-letters', '--tenant', tenant);
     expect(JSON.parse(dead.stdout)).toMatchObject({ tenant, endpoint, eventId: 'urn:uuid:2', attempts: 10, reason: expect.stringContaining('HTTP 500') });
+    expect(await badgestream('relay', 'retry', '--tenant', tenant, '--endpoint', endpoint)).toMatchObject({ code: 0, stdout: `put back 1 dead letter of ${tenant} for ${endpoint}\n` });
+    expect((await badgestream('relay', 'status', '--tenant', tenant)).stdout).toContain(`${tenant}\t${endpoint}\t2\t1\t0\t0\t0`);
     expect(await badgestream('relay', 'endpoints', 'remove', '--tenant', tenant, '--endpoint', endpoint)).toMatchObject({ code: 0 });
   });
 });

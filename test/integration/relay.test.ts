@@ -23,11 +23,13 @@ const verifier = { id: `https://verify.example/${run}`, type: 'SoftwareApplicati
 
 /** Until the test says the stand-in recovered, flaky answers 503 and hang never answers; slow always takes its time; dead always fails. */
 let recovered = false;
+/** Until the operator fixes it (late in the dead-letter test), the dead endpoint always fails. */
+let deadFixed = false;
 function script(path: string, n: number) {
   if (path === '/caliper/flaky') return recovered ? { status: 200 } : { status: 503, ...(n === 1 ? { retryAfter: '0' } : {}) };
   if (path === '/caliper/hang') return recovered ? { status: 204 } : { status: 0, hang: true };
   if (path === '/caliper/slow') return { status: 200, delayMs: 300 };
-  if (path === '/caliper/dead') return { status: 500 };
+  if (path === '/caliper/dead') return deadFixed ? { status: 200 } : { status: 500 };
   return { status: 200 };
 }
 
@@ -201,7 +203,7 @@ describe('durable delivery to issuers elsewhere', () => {
     expect(envelope).toMatchObject({ sensor: 'https://w3id.org/badgestream/relay', dataVersion: CALIPER_V1P2, data: expect.any(Array) });
   });
 
-  it('ends with dead letters for an endpoint that keeps failing, after the last attempt', async () => {
+  it('ends with dead letters for an endpoint that keeps failing, after the last attempt; put back after a fix, they are delivered once', async () => {
     const events = Array.from({ length: N }, () => badgeEvent('Verified', `${standIn.origin}/assertions/dead`));
     expect((await h.post(envelopeOf(events), { token: consumer.sensor })).status).toBe(200);
     const status = await until('dead letters', () => statusOf(endpoint('dead')), (s) => s?.dead === N);
@@ -214,6 +216,13 @@ describe('durable delivery to issuers elsewhere', () => {
       expect(d.attempts).toBe(10);
       expect(JSON.parse(d.event!)).toMatchObject({ action: 'Verified' });
     }
+
+    // Fixed: the operator puts the dead letters back, and each is delivered once.
+    deadFixed = true;
+    expect(await store.requeueDead(consumer.tenant, endpoint('dead'))).toBe(N);
+    const acked = await until('dead letters delivered after the fix', () => standIn.acknowledged('/caliper/dead'), (ids) => ids.length >= N);
+    expect([...acked].sort()).toEqual(events.map((e) => e.id).sort());
+    expect(await until('no dead letters left', () => statusOf(endpoint('dead')), (s) => s?.delivered === N)).toMatchObject({ backlog: 0, delivered: N, dead: 0 });
   });
 
   it('refuses a badge object that advertises a private address, and sends nothing there', async () => {

@@ -33,6 +33,7 @@ export async function startRelayHarness(h: IngestHarness, overrides: Record<stri
         RELAY_GROUP_ID: groupId,
         RELAY_POLL_MS: '50',
         RELAY_ENDPOINTS_REFRESH_MS: '100',
+        RELAY_PENDING_RELOAD_MS: '200',
         RELAY_BACKOFF_BASE_MS: '100',
         RELAY_BACKOFF_MAX_MS: '400',
         RELAY_BREAKER_FAILURES: '3',

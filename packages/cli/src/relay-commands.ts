@@ -37,6 +37,18 @@ export function registerRelayCommands(program: Command): void {
       });
     });
 
+  relay
+    .command('retry')
+    .description('put dead letters back to pending with a fresh budget of attempts, once the endpoint is fixed; the running relay picks them up within RELAY_PENDING_RELOAD_MS')
+    .requiredOption('--tenant <name>', 'tenant')
+    .option('--endpoint <url>', 'only the dead letters of this endpoint')
+    .action(async (opts: { tenant: string; endpoint?: string }) => {
+      await withTenant(opts.tenant, async (db) => {
+        const requeued = await new MongoRelayStore(db).requeueDead(opts.tenant, opts.endpoint);
+        console.log(`put back ${requeued} dead letter${requeued === 1 ? '' : 's'} of ${opts.tenant}${opts.endpoint ? ` for ${opts.endpoint}` : ''}`);
+      });
+    });
+
   const endpoints = relay.command('endpoints').description('the issuer endpoints a tenant relays to; events for any other endpoint are refused');
   endpoints
     .command('add')

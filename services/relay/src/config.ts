@@ -26,6 +26,12 @@ export const relayOptions = {
   breakerCooldownMs: { env: 'RELAY_BREAKER_COOLDOWN_MS', description: 'how long an open breaker waits before one trial envelope (a success closes it, a failure opens it again)', default: 30_000, parse: parse.integer(10, 3_600_000) },
   pollMs: { env: 'RELAY_POLL_MS', description: 'how often the relay looks for deliveries that are due when nothing wakes it', default: 200, parse: parse.integer(10, 60_000) },
   endpointsRefreshMs: { env: 'RELAY_ENDPOINTS_REFRESH_MS', description: 'how often the registered endpoints and their credentials are reloaded from MongoDB', default: 5000, parse: parse.integer(100, 3_600_000) },
+  pendingReloadMs: {
+    env: 'RELAY_PENDING_RELOAD_MS',
+    description: 'how often an instance looks for pending events of its partitions that it does not hold (dead letters put back with badgestream relay retry)',
+    default: 10_000,
+    parse: parse.integer(100, 3_600_000),
+  },
   sensorId: { env: 'RELAY_SENSOR_ID', description: 'the sensor IRI of the envelopes the relay POSTs', default: 'https://w3id.org/badgestream/relay', parse: parse.string },
   allowPrivateAddresses: {
     env: 'RELAY_ALLOW_PRIVATE_ADDRESSES',

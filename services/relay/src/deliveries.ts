@@ -33,6 +33,8 @@ export interface DeliveryPolicy {
   breakerCooldownMs: number;
   pollMs: number;
   endpointsRefreshMs: number;
+  /** How often pending records this instance does not hold are looked for (dead letters put back). */
+  pendingReloadMs: number;
   sensorId: string;
   destinations: DestinationPolicy;
 }
@@ -90,6 +92,7 @@ export class RelayDispatcher {
   /** Finished events whose pending records are still to be deleted (see sweep). */
   private readonly finished: string[] = [];
   private sweptAt = 0;
+  private reloadedAt = Date.now();
   private owned = new Set<number>();
   private credentials = new Map<string, EndpointCredentials>();
   private credentialsLoadedAt = 0;
@@ -223,7 +226,11 @@ export class RelayDispatcher {
     return counts;
   }
 
-  /** One round: starts what is due, and now and then deletes the pending records of finished events. Waits for the next poll or nudge. */
+  /**
+   * One round: starts what is due; now and then deletes the pending records of finished events,
+   * and reads pending records this instance does not hold yet (dead letters put back by an
+   * operator). The two never run at once, so a record being swept is never taken for new.
+   */
   private async round(): Promise<false> {
     await this.refreshCredentials();
     this.startDue();
@@ -231,7 +238,21 @@ export class RelayDispatcher {
       this.sweptAt = Date.now();
       await this.sweep();
     }
+    if (Date.now() - this.reloadedAt >= this.options.policy.pendingReloadMs) {
+      this.reloadedAt = Date.now();
+      await this.reload();
+    }
     return false;
+  }
+
+  private async reload(): Promise<void> {
+    const pending = await this.options.store.pendingOfPartitions([...this.owned]);
+    const finished = new Set(this.finished);
+    // Only dead letters put back: a record the intake is writing right now may be one it is about to delete again.
+    const fresh = pending.filter((p) => p.requeued && !this.deliveries.has(p._id) && !finished.has(p._id));
+    if (fresh.length === 0) return;
+    this.add(fresh, await this.options.store.attemptCounts(fresh.map((p) => p._id)));
+    this.options.logger.info({ pending: fresh.length }, 'picked up pending relay events (dead letters put back)');
   }
 
   /** Starts every delivery that is due and allowed: re-reading unresolved metadata, and envelopes per endpoint. */
@@ -395,7 +416,7 @@ export class RelayDispatcher {
       attempts: attempts ?? d.attempts + (outcome === 'delivered' ? 1 : 0),
       at,
       ...(reason !== undefined ? { reason } : {}),
-      ...(outcome === 'dead' ? { event: JSON.stringify(d.event) } : {}),
+      ...(outcome === 'dead' ? { event: JSON.stringify(d.event), partition: d.partition } : {}),
     }));
     await persist(() => this.options.store.recordOutcomes(outcomes), this.options.logger);
     for (const d of batch) {

@@ -43,6 +43,7 @@ export function deliveryPolicy(config: RelayConfig): DeliveryPolicy {
     breakerCooldownMs: config.breakerCooldownMs,
     pollMs: config.pollMs,
     endpointsRefreshMs: config.endpointsRefreshMs,
+    pendingReloadMs: config.pendingReloadMs,
     sensorId: config.sensorId,
     destinations: destinationPolicy(config),
   };

@@ -40,6 +40,8 @@ export interface PendingRelay {
   /** The event as JSON text (keys of Caliper events may hold dots, which the server refuses). */
   event: string;
   createdAt: Date;
+  /** A dead letter put back by an operator (requeueDead): the only records a running relay picks up by itself. */
+  requeued?: true;
 }
 
 export type RelayOutcomeKind = 'delivered' | 'dead' | 'refused';
@@ -55,8 +57,9 @@ export interface RelayOutcome {
   reason?: string;
   attempts: number;
   at: Date;
-  /** The event, kept for dead letters (to inspect or send again). */
+  /** The event and the Kafka partition it came from, kept for dead letters (to inspect, or send again with requeueDead). */
   event?: string;
+  partition?: number;
 }
 
 /** One failed delivery attempt of an event (insert-only: `<pending id>#<n>`). */
@@ -185,6 +188,23 @@ export class MongoRelayStore {
     if (ids.length === 0) return new Set();
     const docs = await this.outcomes.find({ _id: { $in: [...ids] } }, { projection: { _id: 1 } }).toArray();
     return new Set(docs.map((d) => d._id));
+  }
+
+  /**
+   * Dead letters back to pending, with a fresh budget of attempts (after the endpoint was
+   * fixed): the relay instance owning their partition picks them up at its next reload. The
+   * pending record is written first, so a crash halfway leaves them dead or pending, never lost.
+   */
+  async requeueDead(tenant: string, endpoint?: string): Promise<number> {
+    const dead = await this.outcomes.find({ tenant, outcome: 'dead', ...(endpoint ? { endpoint } : {}) }).toArray();
+    const requeued = dead.filter((d) => d.event !== undefined && d.partition !== undefined);
+    if (requeued.length === 0) return 0;
+    const now = new Date();
+    const ids = requeued.map((d) => d._id);
+    await this.addPending(requeued.map((d) => ({ _id: d._id, tenant, partition: d.partition!, eventId: d.eventId, endpoint: d.endpoint, event: d.event!, createdAt: now, requeued: true as const })));
+    await this.attempts.deleteMany({ deliveryId: { $in: ids } });
+    await this.outcomes.deleteMany({ _id: { $in: ids }, outcome: 'dead' });
+    return requeued.length;
   }
 
   /** Dead letters, newest first. */
