@@ -100,7 +100,7 @@ export function createIssuerRoutes(deps: IssuerRoutesDeps): Router {
       const iri = `${deps.publicUrl()}${req.path}`;
       const hosted = await deps.hosted.get(iri);
       if (!hosted) throw new NotFoundError(`no badge object ${iri} is hosted here`);
-      res.type('application/ld+json').send(JSON.stringify(await deps.reports.decorate(hosted, hosted.tenant)));
+      res.type('application/ld+json').send(JSON.stringify(await deps.reports.decorate(hosted)));
     }),
   );
 
@@ -126,15 +126,14 @@ export function createIssuerRoutes(deps: IssuerRoutesDeps): Router {
       if (typeof json.id !== 'string' || !/^https?:\/\//.test(json.id)) throw new InvalidInputError('id must be the http(s) IRI the badge object is hosted at');
       if (!badgeObjectType(json)) throw new InvalidInputError(`type must be BadgeClass, Issuer, Assertion or PathwayElement; got ${JSON.stringify(json.type ?? null)}`);
       const stored = await deps.hosted.put(tenantOf(req), json, 'admin');
-      res.json(await deps.reports.decorate(stored, stored.tenant));
+      res.json(await deps.reports.decorate(stored));
     }),
   );
   admin.get(
     '/badge-objects',
     route(async (req, res) => {
-      const tenant = tenantOf(req);
-      const objects = await deps.hosted.list(tenant);
-      res.json({ badgeObjects: await Promise.all(objects.map((o) => deps.reports.decorate(o, tenant))) });
+      const objects = await deps.hosted.list(tenantOf(req));
+      res.json({ badgeObjects: await Promise.all(objects.map((o) => deps.reports.decorate(o))) });
     }),
   );
   admin.get(

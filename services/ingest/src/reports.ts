@@ -22,11 +22,10 @@ export class IssuerReports {
     readonly caliperEndpoint: () => string,
   ) {}
 
-  /** A hosted object's JSON with the tenant's reporting extension (what consumers should fetch). */
-  async decorate(object: HostedBadgeObject | Record<string, unknown>, tenant: string): Promise<Record<string, unknown>> {
-    const json = 'iri' in object && 'object' in object ? (object.object as Record<string, unknown>) : (object as Record<string, unknown>);
-    const settings = await this.settings.get(tenant);
-    return withReportingExtension(json, { endpoint: this.caliperEndpoint(), actions: settings.actions });
+  /** A hosted object's JSON with its tenant's reporting extension (what consumers should fetch). */
+  async decorate(hosted: HostedBadgeObject): Promise<Record<string, unknown>> {
+    const settings = await this.settings.get(hosted.tenant);
+    return withReportingExtension(hosted.object, { endpoint: this.caliperEndpoint(), actions: settings.actions });
   }
 
   /** Learns the badge objects a sensor of the tenant defined, modified, deleted or described. */
