@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireStack } from '../support/stack.js';
 import { sessionEvent } from '../support/events.js';
+import { MongoRelayStore, connectMongo } from '@badgestream/platform';
 import { REPO_ROOT, envelopeOf, startIngestHarness, uniqueName } from '../support/ingest.js';
 
 const run = promisify(execFile);
@@ -86,5 +87,39 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
       expect(help.stdout).toContain(variable);
     }
     expect((await badgestream('keys', 'create', '--help')).stdout).toContain('--scope');
+  });
+
+  it('registers the endpoints a tenant relays to, and shows the relay status per endpoint', async () => {
+    const tenant = uniqueName('cli-relay');
+    await badgestream('tenants', 'create', tenant);
+    const endpoint = 'https://issuer.example/caliper';
+    const withToken = { ...env, ISSUER_TOKEN: 'bgs_from_the_issuer' };
+    const added = await run(process.execPath, [BIN, 'relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint, '--token-env', 'ISSUER_TOKEN'], { env: withToken });
+    expect(added.stdout).toBe(`relaying ${tenant} to ${endpoint} (bearer token)\n`);
+    const listed = await badgestream('relay', 'endpoints', 'list', '--tenant', tenant);
+    expect(listed.stdout).toContain(`${tenant}\t${endpoint}\ttoken\t-`);
+    expect(listed.stdout).not.toContain('bgs_from_the_issuer');
+    expect(await badgestream('relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint)).toMatchObject({ code: 1, stderr: expect.stringContaining('give a bearer token') as string });
+    expect(await badgestream('relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint, '--token-env', 'NOT_SET_ANYWHERE')).toMatchObject({ code: 1, stderr: expect.stringContaining('NOT_SET_ANYWHERE is empty or not set') as string });
+
+    const mongo = await connectMongo(env.MONGODB_URI!);
+    try {
+      const store = new MongoRelayStore(mongo.db);
+      const at = new Date();
+      await store.recordOutcomes([
+        { _id: `${tenant}|urn:uuid:1`, tenant, endpoint, eventId: 'urn:uuid:1', outcome: 'delivered', attempts: 1, at },
+        { _id: `${tenant}|urn:uuid:2`, tenant, endpoint, eventId: 'urn:uuid:2', outcome: 'dead', attempts: 10, at, reason: 'gave up after 10 attempts; last error: HTTP 500', event: '{}', partition: 0 },
+      ]);
+      await store.addPending([{ _id: `${tenant}|urn:uuid:3`, tenant, partition: 0, eventId: 'urn:uuid:3', endpoint, event: '{}', createdAt: at }]);
+    } finally {
+      await mongo.close();
+    }
+    const status = await badgestream('relay', 'status', '--tenant', tenant);
+    expect(status.stdout.split('\n')).toEqual(['tenant\tendpoint\tbacklog\tdelivered\tfailed-attempts\tdead\trefused', `${tenant}\t${endpoint}\t1\t1\t0\t1\t0`, '']);
+    const dead = await badgestream('relay', 'dead-letters', '--tenant', tenant);
+    expect(JSON.parse(dead.stdout)).toMatchObject({ tenant, endpoint, eventId: 'urn:uuid:2', attempts: 10, reason: expect.stringContaining('HTTP 500') });
+    expect(await badgestream('relay', 'retry', '--tenant', tenant, '--endpoint', endpoint)).toMatchObject({ code: 0, stdout: `put back 1 dead letter of ${tenant} for ${endpoint}\n` });
+    expect((await badgestream('relay', 'status', '--tenant', tenant)).stdout).toContain(`${tenant}\t${endpoint}\t2\t1\t0\t0\t0`);
+    expect(await badgestream('relay', 'endpoints', 'remove', '--tenant', tenant, '--endpoint', endpoint)).toMatchObject({ code: 0 });
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { badgeEvent as badgeEventFor, viewEvent as viewEventFor } from '../support/events.js';
-import { CALIPER_V1P2, envelopeOf, startIngestHarness, type IngestHarness } from '../support/ingest.js';
+import { MongoHostedBadgeObjects } from '@badgestream/platform';
+import { CALIPER_V1P2, envelopeOf, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
 
 let h: IngestHarness;
 
@@ -13,7 +14,7 @@ afterAll(async () => {
 
 const learner = 'https://example.edu/users/554433';
 const viewEvent = (extra: Record<string, unknown> = {}) => viewEventFor(learner, extra);
-const badgeEvent = (action: string) => badgeEventFor(action, learner);
+const badgeEvent = (action: string, options: { badge?: string } = {}) => badgeEventFor(action, learner, options);
 
 
 interface Problem {
@@ -95,11 +96,13 @@ describe('hostile input gets a clear 4xx, and the service keeps serving', () => 
     expect((r.body as Problem).title).toContain('revoked');
   });
 
-  it('a consumer token posting Issued → 403 naming the event; Verified is allowed', async () => {
-    const r = await h.post(envelopeOf([badgeEvent('Verified'), badgeEvent('Issued')]), { token: h.tokens.consumer });
+  it('a consumer token posting Issued → 403 naming the event; Verified of a badge the tenant hosts is allowed', async () => {
+    const badge = `https://issuer.example/${uniqueName('badges')}/python-basics`;
+    await new MongoHostedBadgeObjects(h.mongo.db).put(h.tenant, { id: badge, type: 'BadgeClass', name: 'Python basics' }, 'admin');
+    const r = await h.post(envelopeOf([badgeEvent('Verified', { badge }), badgeEvent('Issued', { badge })]), { token: h.tokens.consumer });
     expect(r.status).toBe(403);
     expect((r.body as Problem).errors).toEqual([expect.objectContaining({ index: 1, pointer: '/data/1/action', reason: expect.stringContaining('Issued') as string })]);
-    expect((await h.post(envelopeOf([badgeEvent('Verified')]), { token: h.tokens.consumer })).status).toBe(200);
+    expect((await h.post(envelopeOf([badgeEvent('Verified', { badge })]), { token: h.tokens.consumer })).status).toBe(200);
   });
 
   it('a reader token cannot post', async () => {

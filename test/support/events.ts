@@ -53,8 +53,8 @@ export function gradeEvent(
   };
 }
 
-/** An Open Badges profile event about an assertion whose recipient is `learner`. */
-export function badgeEvent(action: string, learner: string) {
+/** An Open Badges profile event about an assertion whose recipient is `learner`; `options` name other badge objects. */
+export function badgeEvent(action: string, learner: string, options: { assertion?: string; badge?: string } = {}) {
   return {
     '@context': ['https://w3id.org/badgestream/caliper/open-badges/v1', CALIPER_V1P2],
     id: eventId(),
@@ -63,9 +63,9 @@ export function badgeEvent(action: string, learner: string) {
     actor: { id: 'https://verifier.example/app', type: 'SoftwareApplication' },
     action,
     object: {
-      id: 'https://issuer.example/assertions/1',
+      id: options.assertion ?? 'https://issuer.example/assertions/1',
       type: 'Assertion',
-      badge: 'https://issuer.example/badges/python-basics',
+      badge: options.badge ?? 'https://issuer.example/badges/python-basics',
       recipient: { id: learner, type: 'Person' },
       issuedOn: '2026-10-01T00:00:00.000Z',
     },

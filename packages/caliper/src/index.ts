@@ -5,3 +5,4 @@ export * from './learner.js';
 export * from './envelope.js';
 export * from './authorization.js';
 export * from './schema-validation.js';
+export * from './reporting-extension.js';

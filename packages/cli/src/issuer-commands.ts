@@ -1,18 +1,16 @@
 import { Option, type Command } from 'commander';
-import type { Db } from 'mongodb';
 import {
   ConflictError,
   ISSUING_MODES,
   MongoIssuerSettings,
   MongoOutbox,
-  MongoTenantDirectory,
   NotFoundError,
   OUTBOX_STATUSES,
   type IssuerSettings,
   type IssuingMode,
   type OutboxEntry,
 } from '@badgestream/platform';
-import { positiveInteger, withMongo } from './support.js';
+import { positiveInteger, withTenant } from './support.js';
 
 /**
  * `badgestream issuer …` and `badgestream deliveries …`: how a tenant's awards reach its
@@ -86,13 +84,4 @@ function printSettings(s: IssuerSettings, newSecret?: string): void {
   if (newSecret) console.log(`secret\t${newSecret}\t(shown once: store it where the issuer verifies badgestream-signature)`);
   else console.log(`secret\t${s.hasSecret ? `set${s.secretCreatedAt ? ` ${s.secretCreatedAt.toISOString()}` : ''}` : 'none'}`);
   if (s.updatedAt) console.log(`updatedAt\t${s.updatedAt.toISOString()}`);
-}
-
-async function withTenant(tenant: string, work: (db: Db) => Promise<void>): Promise<void> {
-  await withMongo(async (db) => {
-    if (!(await new MongoTenantDirectory(db).listTenants()).some((t) => t.name === tenant)) {
-      throw new NotFoundError(`tenant ${tenant} does not exist; create it with: badgestream tenants create ${tenant}`);
-    }
-    await work(db);
-  });
 }

@@ -16,8 +16,10 @@ import {
 } from '@badgestream/platform';
 import { ingestOptions, loadIngestConfig, startIngest } from '@badgestream/ingest';
 import { criteriaOptions, loadCriteriaConfig, startCriteria } from '@badgestream/criteria-service';
+import { loadRelayConfig, relayOptions, startRelay } from '@badgestream/relay';
 import { registerCriteriaCommands } from './criteria-commands.js';
 import { registerIssuerCommands } from './issuer-commands.js';
+import { registerRelayCommands } from './relay-commands.js';
 import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
 import { tailTopic } from './tail.js';
 
@@ -53,6 +55,16 @@ export function buildProgram(): Command {
     .action(async (opts: { port?: number; host?: string }) => {
       const config = loadCriteriaConfig(withOverrides(opts, 'CRITERIA'));
       runUntilSignalled(await startCriteria(config));
+    });
+  serve
+    .command('relay')
+    .description('the relay: forwards consumer-side badge events (Verified, Shared, Endorsed, Accessed, Accepted) to the endpoints their badge objects advertise (/healthz, /readyz, /metrics)')
+    .addOption(new Option('--port <n>', 'port to listen on (overrides RELAY_PORT)').argParser(portNumber))
+    .addOption(new Option('--host <address>', 'address to bind (overrides RELAY_HOST)'))
+    .addHelpText('after', `\nConfiguration is read from the environment (defaults in brackets):\n${describeConfig(relayOptions)}\n`)
+    .action(async (opts: { port?: number; host?: string }) => {
+      const config = loadRelayConfig(withOverrides(opts, 'RELAY'));
+      runUntilSignalled(await startRelay(config));
     });
 
   const tenants = program.command('tenants').description('manage tenants (one per issuing organisation)');
@@ -111,6 +123,7 @@ export function buildProgram(): Command {
 
   registerCriteriaCommands(program);
   registerIssuerCommands(program);
+  registerRelayCommands(program);
 
   const events = program.command('events').description('look at what is in Kafka');
   events

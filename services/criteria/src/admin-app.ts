@@ -1,17 +1,18 @@
-import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import {
   ConflictError,
   InvalidCriteriaError,
   NotFoundError,
   UnavailableError,
-  bearerToken,
+  jsonBody,
   problem,
+  requireScope,
   sendProblem,
+  type AuthenticatedRequest,
   type CachedAuthenticator,
   type CriteriaDefinition,
   type Logger,
   type MongoCriteriaDefinitions,
-  type Principal,
 } from '@badgestream/platform';
 
 export interface CriteriaAdminDeps {
@@ -29,7 +30,9 @@ export interface CriteriaAdminDeps {
 }
 
 /** A request that passed admin authentication: the tenant is `principal.tenant`, and only that. */
-export type AdminRequest = Request & { principal: Principal };
+export type AdminRequest = AuthenticatedRequest;
+
+export { jsonBody };
 
 /**
  * The criteria admin API, mounted by the service under `/admin`. Every route needs a key of
@@ -50,7 +53,7 @@ export type AdminRequest = Request & { principal: Principal };
 export function createCriteriaAdminRouter(deps: CriteriaAdminDeps): Router {
   const router = Router();
   const retryAfter = String(deps.retryAfterSeconds ?? 5);
-  router.use(requireAdmin(deps.authenticator, deps.logger, retryAfter));
+  router.use(requireScope('admin', 'Managing criteria', { authenticator: deps.authenticator, logger: deps.logger, retryAfterSeconds: retryAfter }));
   const body = jsonBody(deps.maxBodyKb ?? 256);
   const route = (handler: (req: AdminRequest, res: Response) => Promise<void>) => adminRoute(handler, deps.logger, retryAfter);
   const audit = (req: AdminRequest, action: string, fields: Record<string, unknown>) =>
@@ -168,52 +171,8 @@ function sendAdminError(req: Request, res: Response, error: unknown, logger: Log
 /** A malformed query or request body (not a criteria document). */
 class QueryError extends Error {}
 
-function requireAdmin(authenticator: CachedAuthenticator, logger: Logger, retryAfterSeconds: string) {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const token = bearerToken(req.headers.authorization);
-    if (!token) {
-      sendProblem(res, problem(401, 'unauthenticated', 'A bearer token is required', { detail: 'send Authorization: Bearer <token> with a key of scope admin; create one with: badgestream keys create --tenant NAME --scope admin' }), {
-        'WWW-Authenticate': 'Bearer realm="badgestream-admin"',
-      });
-      return;
-    }
-    let principal: Principal | undefined;
-    try {
-      principal = await authenticator.authenticate(token);
-    } catch (error) {
-      logger.warn({ err: error }, 'token lookup failed');
-      sendProblem(res, problem(503, 'unavailable', 'Credentials cannot be checked right now', { detail: (error as Error).message }), { 'Retry-After': retryAfterSeconds });
-      return;
-    }
-    if (!principal) {
-      sendProblem(res, problem(401, 'unauthenticated', 'The bearer token is unknown or revoked'), { 'WWW-Authenticate': 'Bearer realm="badgestream-admin", error="invalid_token"' });
-      return;
-    }
-    if (principal.scope !== 'admin') {
-      sendProblem(res, problem(403, 'forbidden-scope', 'Managing criteria needs a key of scope admin', { detail: `this key has scope ${principal.scope}`, instance: req.originalUrl }));
-      return;
-    }
-    (req as AdminRequest).principal = principal;
-    next();
-  };
-}
 
 /** Parses a JSON body (unless an earlier middleware did), answering 415 and 400 as problems. */
-export function jsonBody(maxBodyKb: number): RequestHandler {
-  const parse = express.json({ limit: maxBodyKb * 1024, strict: false });
-  return (req, res, next) => {
-    if (!req.is(['application/json', 'application/*+json'])) {
-      sendProblem(res, problem(415, 'unsupported-media-type', 'Send the body as application/json', { detail: `got Content-Type ${JSON.stringify(req.headers['content-type'] ?? '(none)')}`, instance: req.originalUrl }));
-      return;
-    }
-    parse(req, res, (error?: unknown) => {
-      if (!error) return next();
-      const status = (error as { status?: number }).status === 413 ? 413 : 400;
-      const title = status === 413 ? `The body is larger than ${maxBodyKb} KiB` : 'The body is not valid JSON';
-      sendProblem(res, problem(status, status === 413 ? 'payload-too-large' : 'invalid-json', title, { detail: (error as Error).message, instance: req.originalUrl }));
-    });
-  };
-}
 
 function target(body: unknown): { badgeClass: string; version: number } {
   const { badgeClass, version } = (body ?? {}) as { badgeClass?: unknown; version?: unknown };

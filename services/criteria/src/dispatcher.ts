@@ -2,6 +2,7 @@ import {
   Counter,
   Gauge,
   Histogram,
+  PollLoop,
   TOPICS,
   type DeliveryAttempt,
   type EventLog,
@@ -68,15 +69,14 @@ const CLAIM_MARGIN_MS = 30_000;
  *    transient failures with backoff up to the attempt limit. The step never republishes.
  */
 export class OutboxDispatcher {
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly loop: PollLoop;
   /** Webhook attempts in flight, by entry id. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly delivered: Counter<'kind' | 'target' | 'outcome'>;
   private readonly latency: Histogram<'target' | 'outcome'>;
 
   constructor(private readonly options: DispatcherOptions) {
+    this.loop = new PollLoop(() => this.deliverDue(), options.pollMs, (error) => options.logger.warn({ err: error }, 'outbox delivery failed; will retry'));
     this.delivered = new Counter({
       name: 'badgestream_outbox_deliveries_total',
       help: 'Outbox delivery attempts by effect kind, target (kafka, webhook) and outcome (delivered, retry, failed, skipped)',
@@ -106,43 +106,18 @@ export class OutboxDispatcher {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Looks for due entries now rather than at the next poll. */
   nudge(): void {
-    this.wake?.();
+    this.loop.nudge();
   }
 
   /** Stops looking for entries and waits for the webhook attempts in flight. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.nudge();
-    await this.loop;
+    await this.loop.stop();
     await Promise.all(this.inFlight.values());
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let progressed = false;
-      try {
-        progressed = await this.deliverDue();
-      } catch (error) {
-        this.options.logger.warn({ err: error }, 'outbox delivery failed; will retry');
-      }
-      if (!progressed && this.running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.options.pollMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
-      }
-    }
   }
 
   /** Publishes what is due and starts the webhook attempts that are due; false when there was nothing it could do. */

@@ -19,6 +19,7 @@ import {
   ProgressCheckpointConflict,
   criteriaVersionKey,
   progressKey,
+  type Assignment,
   type ConsumedRecord,
   type HistoryEvent,
   type Logger,
@@ -132,12 +133,18 @@ export class CriteriaProcessor {
   }
 
   /** The group gave this member its partitions: forget those it no longer owns (all, if it was out of the group meanwhile). */
-  readonly onAssignment = ({ memberId, partitions }: { memberId: string; partitions: ReadonlyMap<string, readonly number[]> }): void => {
+  readonly onAssignment = ({ memberId, partitions }: Assignment): void => {
     const owned = new Set(partitions.get(this.deps.topic) ?? []);
-    const rejoined = this.memberId !== undefined && this.memberId !== memberId;
-    this.memberId = memberId;
     this.owned = owned;
     this.refreshed = undefined;
+    if (memberId === '') {
+      // Stopped or crashed: what is in memory is still right and is flushed; the next join, under
+      // a new member id, drops it.
+      this.memberId = memberId;
+      return;
+    }
+    const rejoined = this.memberId !== undefined && this.memberId !== memberId;
+    this.memberId = memberId;
     for (const partition of [...this.states.keys()]) if (rejoined || !owned.has(partition)) this.drop(partition);
     this.deps.logger.info({ partitions: [...owned].sort((a, b) => a - b), rejoined }, 'criteria partitions assigned');
   };

@@ -1,5 +1,3 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import express from 'express';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import {
@@ -13,7 +11,9 @@ import {
   MongoOutbox,
   MongoTenantDirectory,
   TOPICS,
+  addOperationalRoutes,
   connectInfrastructure,
+  listen,
   partitionCount,
   createLogger,
   problem,
@@ -79,17 +79,14 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   let shuttingDown = false;
   const app = express();
   app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.get('/readyz', async (_req, res) => {
-    if (shuttingDown) return void res.status(503).json({ status: 'shutting down' });
-    try {
+  addOperationalRoutes(app, {
+    metrics,
+    isShuttingDown: () => shuttingDown,
+    checkReady: async () => {
       await Promise.all([eventLog.checkReady(), mongo.checkReady()]);
-      res.json({ status: 'ready', checks: { kafka: 'ok', mongodb: 'ok' } });
-    } catch (error) {
-      res.status(503).json({ status: 'not ready', reason: (error as Error).message });
-    }
+      return { kafka: 'ok', mongodb: 'ok' };
+    },
   });
-  app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics()));
   app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate(), dryRun: (tenant, badgeClass, version) => dryRunCriteria({ definitions, history, progress }, tenant, badgeClass, version) }).use(createIssuerRouter({ issuers, outbox, logger })));
   app.use(
     createProgressRouter({
@@ -115,12 +112,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
       .catch((error: unknown) => logger.error({ err: error }, 'progress refresh or flush failed'))
       .finally(() => (ticking = false));
   }, config.flushMs);
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.host}:${port}`;
+  const { port, url, close } = await listen(app, config.host, config.port);
   logger.info({ url, group: config.groupId }, 'criteria consumer and API running');
 
   let closing: Promise<void> | undefined;
@@ -135,7 +127,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
         await runner.stop();
         await processor.flush();
         await dispatcher.stop();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await close();
         await eventLog.close();
         await mongo.close();
         logger.info('criteria stopped');

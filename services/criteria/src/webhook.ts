@@ -1,8 +1,15 @@
-import { createHmac } from 'node:crypto';
-import dns from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
+import {
+  BlockedDestinationError,
+  backoffDelayMs,
+  classifyStatus,
+  isPrivateAddress,
+  outboundRequest,
+  parseRetryAfter,
+  retryDelayMs,
+  signPayload,
+  type BackoffPolicy,
+  type OutboundOutcome,
+} from '@badgestream/platform';
 import type { Effect, Provenance } from '@badgestream/criteria';
 
 /**
@@ -59,52 +66,13 @@ export function webhookPayload(effect: Effect, event: Record<string, unknown>): 
   }
 }
 
-/**
- * `v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`, keyed with the tenant's secret (the whole
- * `whsec_…` string, as UTF-8). The timestamp is signed too, so a captured delivery cannot be
- * replayed later with a fresh timestamp.
- */
-export function signWebhook(secret: string, timestamp: number, body: string): string {
-  return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
-}
+/** The signature of a webhook delivery: see signPayload, keyed with the tenant's whole `whsec_…` secret. */
+export const signWebhook = signPayload;
 
-export type WebhookOutcome = 'delivered' | 'retry' | 'failed';
+export { backoffDelayMs, classifyStatus, isPrivateAddress, parseRetryAfter, retryDelayMs };
+export type { BackoffPolicy };
 
-/** 2xx delivered; 408, 429 and 5xx are worth another try; anything else (4xx, 3xx: redirects are not followed) will not get better. */
-export function classifyStatus(status: number): WebhookOutcome {
-  if (status >= 200 && status < 300) return 'delivered';
-  if (status === 408 || status === 429 || status >= 500) return 'retry';
-  return 'failed';
-}
-
-export interface BackoffPolicy {
-  baseMs: number;
-  maxMs: number;
-}
-
-/**
- * Exponential backoff with full jitter: after the n-th failed attempt, a wait drawn uniformly
- * from [0, min(max, base × 2^(n-1))), so retrying dispatchers spread out instead of stampeding.
- */
-export function backoffDelayMs(failedAttempts: number, policy: BackoffPolicy, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(Math.max(failedAttempts - 1, 0), 40));
-  return Math.floor(random() * ceiling);
-}
-
-/** A `Retry-After` header (delay in seconds, or an HTTP date) in milliseconds from now. */
-export function parseRetryAfter(header: string | undefined, now: number = Date.now()): number | undefined {
-  if (header === undefined) return undefined;
-  const value = header.trim();
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** The wait before the next attempt: the backoff, or longer when the issuer asked for it with Retry-After (up to the policy's max). */
-export function retryDelayMs(failedAttempts: number, policy: BackoffPolicy, retryAfterMs?: number, random?: () => number): number {
-  const backoff = backoffDelayMs(failedAttempts, policy, random);
-  return retryAfterMs === undefined ? backoff : Math.min(policy.maxMs, Math.max(backoff, retryAfterMs));
-}
+export type WebhookOutcome = OutboundOutcome;
 
 export interface WebhookRequest {
   url: string;
@@ -136,27 +104,31 @@ export async function postWebhook(request: WebhookRequest): Promise<WebhookResul
   const elapsed = () => Math.round(performance.now() - started);
   const timestamp = Math.floor(Date.now() / 1000);
   try {
-    const url = new URL(request.url);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return { outcome: 'failed', error: `not an http(s) URL: ${url.protocol}`, ms: elapsed() };
-    const literal = url.hostname.replace(/^\[|\]$/g, '');
-    if (!request.allowPrivateAddresses && net.isIP(literal) && isPrivateAddress(literal)) {
-      return { outcome: 'failed', error: blockedMessage(literal), ms: elapsed() };
-    }
-    const headers = {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(request.body)),
-      'user-agent': USER_AGENT,
-      'badgestream-delivery': request.deliveryId,
-      'badgestream-timestamp': String(timestamp),
-      'badgestream-signature': signWebhook(request.secret, timestamp, request.body),
-    };
-    const answer = await send(url, headers, request.body, request.timeoutMs, request.allowPrivateAddresses ? undefined : guardedLookup);
+    const answer = await outboundRequest({
+      method: 'POST',
+      url: request.url,
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        'badgestream-delivery': request.deliveryId,
+        'badgestream-timestamp': String(timestamp),
+        'badgestream-signature': signWebhook(request.secret, timestamp, request.body),
+      },
+      body: request.body,
+      timeoutMs: request.timeoutMs,
+      // Only the start of an answer is kept (for the attempt log); a large one is cut off.
+      maxBytes: MAX_ERROR_BODY,
+      oversize: 'truncate',
+      destinations: { allowPrivateAddresses: request.allowPrivateAddresses, hint: 'set CRITERIA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true to allow it' },
+    });
     const outcome = classifyStatus(answer.status);
-    const retryAfterMs = parseRetryAfter(answer.retryAfter);
+    const header = answer.headers['retry-after'];
+    const retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header);
+    const body = answer.body.toString('utf8');
     return {
       outcome,
       status: answer.status,
-      ...(outcome === 'delivered' ? {} : { error: `HTTP ${answer.status}${answer.body ? `: ${answer.body.slice(0, 200)}` : ''}` }),
+      ...(outcome === 'delivered' ? {} : { error: `HTTP ${answer.status}${body ? `: ${body.slice(0, 200)}` : ''}` }),
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       ms: elapsed(),
     };
@@ -165,86 +137,3 @@ export async function postWebhook(request: WebhookRequest): Promise<WebhookResul
     return { outcome: 'retry', error: (error as Error).message || String(error), ms: elapsed() };
   }
 }
-
-function send(url: URL, headers: Record<string, string>, body: string, timeoutMs: number, lookup: net.LookupFunction | undefined): Promise<{ status: number; retryAfter?: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
-    const req = client.request(url, { method: 'POST', headers, agent: false, ...(lookup ? { lookup } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const done = () => {
-        clearTimeout(timer);
-        const retryAfter = res.headers['retry-after'];
-        resolve({ status: res.statusCode ?? 0, ...(retryAfter ? { retryAfter } : {}), body: Buffer.concat(chunks).toString('utf8') });
-      };
-      res.on('data', (chunk: Buffer) => {
-        // Only the start of an answer is kept (for the attempt log); a large one is cut off.
-        if (size < MAX_ERROR_BODY) chunks.push(chunk.subarray(0, MAX_ERROR_BODY - size));
-        size += chunk.length;
-        if (size >= MAX_ERROR_BODY) {
-          res.destroy();
-          done();
-        }
-      });
-      res.on('end', done);
-      res.on('error', done);
-    });
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    req.end(body);
-  });
-}
-
-/** A destination refused by the private-address protection: permanent, the URL must change. */
-class BlockedDestinationError extends Error {}
-
-function blockedMessage(address: string): string {
-  return `refused: the webhook URL leads to ${address}, a loopback, private or link-local address (set CRITERIA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true to allow it)`;
-}
-
-const PRIVATE_RANGES = new net.BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 3],
-] as const) {
-  PRIVATE_RANGES.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 127],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  PRIVATE_RANGES.addSubnet(network, prefix, 'ipv6');
-}
-
-/** Loopback, private, shared, link-local, multicast and reserved addresses: not where an issuer's public webhook lives. */
-export function isPrivateAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 0) return false;
-  return PRIVATE_RANGES.check(address, family === 4 ? 'ipv4' : 'ipv6');
-}
-
-/** dns.lookup, refusing private addresses: checked on the address actually connected to, so DNS rebinding cannot slip past. */
-const guardedLookup = ((hostname: string, options: dns.LookupOptions, callback: (error: Error | null, address: string | dns.LookupAddress[], family?: number) => void) => {
-  dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
-    if (error) return callback(error, []);
-    const blocked = addresses.find((a) => isPrivateAddress(a.address));
-    if (blocked) return callback(new BlockedDestinationError(blockedMessage(blocked.address)), []);
-    if (options.all) return callback(null, addresses);
-    const first = addresses[0];
-    if (!first) return callback(new Error(`${hostname} has no address`), []);
-    callback(null, first.address, first.family);
-  });
-}) as unknown as net.LookupFunction;

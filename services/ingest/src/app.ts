@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SUPPORTED_DATA_VERSIONS, type EnvelopeProblem } from '@badgestream/caliper';
 import { OPEN_BADGES_CONTEXT_IRI, OPEN_BADGES_PROFILE } from '@badgestream/profile-open-badges';
-import { UnavailableError, bearerToken, problem, sendProblem, type CachedAuthenticator, type Logger, type Principal, type Registry } from '@badgestream/platform';
+import { UnavailableError, bearerToken, problem, sendProblem, type CachedAuthenticator, type Logger, type Principal, type RateLimiter, type Registry } from '@badgestream/platform';
+import { tooMany } from './issuer-routes.js';
 import type { IngestService } from './ingest-service.js';
 import type { IngestMetrics } from './metrics.js';
 
@@ -17,9 +18,17 @@ export interface IngestAppDeps {
   isShuttingDown: () => boolean;
   maxPayloadKb: number;
   retryAfterSeconds: number;
+  /** The issuer's end of the report-back loop (registration, hosted badge objects, reporting settings). */
+  issuerRoutes: express.Router;
+  /** Rate limits of consumer tokens (per token, per address) and of anonymous reports (per address). */
+  limits: { perToken: RateLimiter; perAddress: RateLimiter; anonymous: RateLimiter };
+  clientAddress: (req: Request) => string;
+  /** Client addresses from X-Forwarded-For (behind a trusted reverse proxy). */
+  trustProxy?: boolean;
 }
 
-type AuthedRequest = Request & { principal?: Principal; requestId?: string };
+/** `anonymous`: POST /caliper without an Authorization header, a candidate anonymous report. */
+type AuthedRequest = Request & { principal?: Principal; anonymous?: boolean; requestId?: string };
 
 const JSON_TYPES = ['application/json', 'application/ld+json'];
 
@@ -28,6 +37,7 @@ export function createIngestApp(deps: IngestAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.use(observe(deps));
 
   app.get('/healthz', (_req, res) => {
@@ -60,13 +70,16 @@ export function createIngestApp(deps: IngestAppDeps): express.Express {
     });
   });
 
+  app.use(deps.issuerRoutes);
+
   app.post(
     '/caliper',
-    authenticate,
+    authenticator(deps, { allowAnonymous: true }),
+    rateLimit(deps),
     requireJson(deps),
     express.raw({ type: () => true, limit: deps.maxPayloadKb * 1024 }),
     async (req: AuthedRequest, res: Response, next: NextFunction) => {
-      const principal = req.principal!;
+      const principal = req.principal;
       const body = parseJson(req.body as Buffer);
       if (!body.ok) {
         deps.metrics.events.inc({ outcome: 'rejected', reason: 'invalid_json' });
@@ -74,18 +87,22 @@ export function createIngestApp(deps: IngestAppDeps): express.Express {
         return;
       }
       try {
-        const outcome = await deps.service.ingest(principal, body.value);
-        const log = deps.logger.child({ requestId: req.requestId, tenant: principal.tenant, keyId: principal.keyId });
+        const outcome = principal ? await deps.service.ingest(principal, body.value) : await deps.service.ingestAnonymous(body.value);
+        const log = deps.logger.child({ requestId: req.requestId, tenant: principal?.tenant, keyId: principal?.keyId, anonymous: !principal });
         if (outcome.kind === 'accepted') {
           deps.metrics.events.inc({ outcome: 'accepted', reason: '' }, outcome.events + outcome.entities);
           log.debug({ events: outcome.events, entities: outcome.entities }, 'envelope accepted');
           res.status(200).json({ accepted: { events: outcome.events, entities: outcome.entities } });
           return;
         }
-        const reason = outcome.status === 403 ? 'forbidden' : outcome.status === 422 ? 'unsupported_version' : 'invalid';
+        const reason = outcome.slug === 'action-not-advertised' ? 'not_advertised' : (REJECTION_REASONS[outcome.status] ?? 'invalid');
         deps.metrics.events.inc({ outcome: 'rejected', reason }, itemCount(body.value));
         log.info({ status: outcome.status, problems: outcome.problems.slice(0, 5) }, 'envelope rejected');
-        sendProblem(res, problem(outcome.status, slugFor(outcome.status), outcome.title, { detail: summarize(outcome.problems), instance: req.originalUrl, errors: outcome.problems }));
+        sendProblem(
+          res,
+          problem(outcome.status, outcome.slug ?? slugFor(outcome.status), outcome.title, { detail: summarize(outcome.problems), instance: req.originalUrl, errors: outcome.problems }),
+          outcome.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="caliper"' } : {},
+        );
       } catch (error) {
         if (error instanceof UnavailableError) {
           deps.metrics.events.inc({ outcome: 'rejected', reason: 'unavailable' }, itemCount(body.value));
@@ -130,8 +147,12 @@ export function createIngestApp(deps: IngestAppDeps): express.Express {
   return app;
 }
 
-function authenticator(deps: IngestAppDeps) {
+function authenticator(deps: IngestAppDeps, options: { allowAnonymous?: boolean } = {}) {
   return async (req: AuthedRequest, res: Response, next: NextFunction) => {
+    if (options.allowAnonymous && req.headers.authorization === undefined) {
+      req.anonymous = true;
+      return next();
+    }
     const token = bearerToken(req.headers.authorization);
     const challenge = { 'WWW-Authenticate': 'Bearer realm="caliper"' };
     if (!token) {
@@ -152,6 +173,29 @@ function authenticator(deps: IngestAppDeps) {
       deps.logger.warn({ err: error }, 'token lookup failed');
       sendProblem(res, problem(503, 'unavailable', 'Credentials cannot be checked right now', { detail: (error as Error).message }), { 'Retry-After': String(deps.retryAfterSeconds) });
     }
+  };
+}
+
+/** Consumer tokens per token and per address, anonymous reports per address: 429 with Retry-After beyond. */
+function rateLimit(deps: IngestAppDeps) {
+  return (req: AuthedRequest, res: Response, next: NextFunction) => {
+    const address = deps.clientAddress(req);
+    let wait = 0;
+    let title = '';
+    if (req.anonymous) {
+      wait = deps.limits.anonymous.take(address);
+      title = `Too many anonymous reports from this address (at most ${deps.limits.anonymous.limit} a minute)`;
+    } else if (req.principal?.scope === 'consumer') {
+      wait = deps.limits.perToken.take(req.principal.keyId);
+      title = `Too many reports with this token (at most ${deps.limits.perToken.limit} a minute)`;
+      if (wait === 0) {
+        wait = deps.limits.perAddress.take(address);
+        title = `Too many reports from this address (at most ${deps.limits.perAddress.limit} a minute)`;
+      }
+    }
+    if (wait === 0) return next();
+    deps.metrics.events.inc({ outcome: 'rejected', reason: 'rate_limited' });
+    tooMany(res, req, title, wait);
   };
 }
 
@@ -201,7 +245,10 @@ function itemCount(body: unknown): number {
   return Array.isArray(data) && data.length > 0 ? data.length : 1;
 }
 
+const REJECTION_REASONS: Partial<Record<number, string>> = { 401: 'unauthenticated', 403: 'forbidden', 404: 'not_hosted', 422: 'unsupported_version' };
+
 function slugFor(status: number): string {
+  if (status === 401) return 'unauthenticated';
   if (status === 403) return 'forbidden-action';
   if (status === 422) return 'unsupported-data-version';
   return 'invalid-envelope';

@@ -32,6 +32,33 @@ export const ingestOptions = {
     default: 10_000,
     parse: parse.integer(0, 600_000),
   },
+  publicUrl: {
+    env: 'INGEST_PUBLIC_URL',
+    description: 'base URL consumers reach this deployment at: badge objects advertise <this>/caliper in ims:TBAcaliperApi, and /hosted/… objects have IRIs under it',
+    default: '',
+    defaultLabel: 'http://INGEST_HOST:INGEST_PORT',
+    parse: parse.url,
+  },
+  reportsPerMinute: { env: 'INGEST_REPORTS_PER_MINUTE', description: 'envelopes one consumer token may post per minute (bursts up to this many); more get 429', default: 600, parse: parse.integer(1, 1_000_000) },
+  reportsPerAddressPerMinute: {
+    env: 'INGEST_REPORTS_PER_ADDRESS_PER_MINUTE',
+    description: 'envelopes posted with consumer tokens from one client address per minute, all tokens together; more get 429',
+    default: 1200,
+    parse: parse.integer(1, 1_000_000),
+  },
+  anonymousReportsPerMinute: {
+    env: 'INGEST_ANONYMOUS_REPORTS_PER_MINUTE',
+    description: 'anonymous reports (no token; Verified and Accessed, where the issuer allows them) one client address may post per minute; more get 429',
+    default: 30,
+    parse: parse.integer(1, 1_000_000),
+  },
+  registrationsPerHour: { env: 'INGEST_CONSUMER_REGISTRATIONS_PER_HOUR', description: 'consumer registrations (POST /caliper/consumers) one client address may make per hour; more get 429', default: 10, parse: parse.integer(1, 1_000_000) },
+  trustProxy: {
+    env: 'INGEST_TRUST_PROXY',
+    description: 'take the client address for rate limits from X-Forwarded-For (behind a reverse proxy you run); otherwise the connection\'s address',
+    default: false,
+    parse: parse.boolean,
+  },
   createTopics: { env: 'KAFKA_CREATE_TOPICS', description: 'create missing topics at start', default: true, parse: parse.boolean },
 };
 

@@ -3,10 +3,14 @@ import type { Server } from 'node:http';
 import { ContextChecker, EnvelopeInspector, createSchemaValidator } from '@badgestream/caliper';
 import { loadContexts, loadKafkaValueSchemas } from '@badgestream/schemas';
 import { loadProfileContexts } from '@badgestream/profile-open-badges';
+import type { Request } from 'express';
 import {
   CachedAuthenticator,
   KafkaEventLog,
+  MongoHostedBadgeObjects,
+  MongoReportingSettings,
   MongoTenantDirectory,
+  RateLimiter,
   connectInfrastructure,
   createLogger,
   type Logger,
@@ -14,6 +18,8 @@ import {
 import { createIngestApp } from './app.js';
 import type { IngestConfig } from './config.js';
 import { IngestService } from './ingest-service.js';
+import { createIssuerRoutes } from './issuer-routes.js';
+import { IssuerReports } from './reports.js';
 import { createIngestMetrics } from './metrics.js';
 
 export interface RunningIngest {
@@ -28,7 +34,9 @@ export interface RunningIngest {
 export async function startIngest(config: IngestConfig, logger: Logger = createLogger('ingest', config.logLevel)): Promise<RunningIngest> {
   const { metrics: metricsRegistry, kafka, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'ingest', config, logger, valueSchemas: loadKafkaValueSchemas() });
   const directory = new MongoTenantDirectory(mongo.db);
-  await directory.init();
+  const hosted = new MongoHostedBadgeObjects(mongo.db);
+  const reportingSettings = new MongoReportingSettings(mongo.db);
+  await Promise.all([directory.init(), hosted.init()]);
 
   const eventLog = new KafkaEventLog({
     kafka,
@@ -46,10 +54,34 @@ export async function startIngest(config: IngestConfig, logger: Logger = createL
     limits: { maxDepth: config.maxDepth },
   });
 
+  // The public URL is known before listening only when configured; with port 0 it is decided by listen().
+  let publicUrl = config.publicUrl;
+  const reports = new IssuerReports(hosted, reportingSettings, () => `${publicUrl}/caliper`);
+  const authenticator = new CachedAuthenticator(directory, config.authCacheTtlMs);
+  const clientAddress = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
   let shuttingDown = false;
   const app = createIngestApp({
-    service: new IngestService(inspector, eventLog),
-    authenticator: new CachedAuthenticator(directory, config.authCacheTtlMs),
+    service: new IngestService(inspector, eventLog, reports),
+    authenticator,
+    issuerRoutes: createIssuerRoutes({
+      reports,
+      hosted,
+      settings: reportingSettings,
+      directory,
+      authenticator,
+      logger,
+      publicUrl: () => publicUrl,
+      registrations: new RateLimiter(config.registrationsPerHour, 3_600_000),
+      clientAddress,
+      retryAfterSeconds: config.retryAfterSeconds,
+    }),
+    limits: {
+      perToken: new RateLimiter(config.reportsPerMinute),
+      perAddress: new RateLimiter(config.reportsPerAddressPerMinute),
+      anonymous: new RateLimiter(config.anonymousReportsPerMinute),
+    },
+    clientAddress,
+    trustProxy: config.trustProxy,
     logger,
     metrics: createIngestMetrics(metricsRegistry),
     metricsRegistry,
@@ -69,6 +101,7 @@ export async function startIngest(config: IngestConfig, logger: Logger = createL
   server.keepAliveTimeout = 65_000;
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host}:${port}`;
+  publicUrl ||= url;
   logger.info({ url, brokers: config.kafkaBrokers, registry: config.schemaRegistryUrl }, 'ingest listening');
 
   let closing: Promise<void> | undefined;

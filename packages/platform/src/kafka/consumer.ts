@@ -48,10 +48,19 @@ export interface ConsumerRunnerOptions {
   /**
    * Called each time this member joins the group, with its member id and the partitions it was
    * given, by topic: a handler that keeps state per partition drops what it no longer owns (and
-   * everything when the member id changed: it was out of the group meanwhile).
+   * everything when the member id changed: it was out of the group meanwhile). Called with no
+   * partitions and an empty member id when the consumer crashes or stops.
    */
-  onAssignment?: (assignment: { memberId: string; partitions: ReadonlyMap<string, readonly number[]> }) => void;
+  onAssignment?: (assignment: Assignment) => void;
 }
+
+/** The partitions of each topic a member of a consumer group was given. */
+export interface Assignment {
+  memberId: string;
+  partitions: ReadonlyMap<string, readonly number[]>;
+}
+
+const NO_ASSIGNMENT: Assignment = { memberId: '', partitions: new Map() };
 
 export const DLQ_HEADERS = {
   reason: 'dlq-reason',
@@ -109,6 +118,7 @@ export class ConsumerRunner {
       this.options.onAssignment?.({ memberId: payload.memberId, partitions: new Map(Object.entries(payload.memberAssignment)) });
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.options.onAssignment?.(NO_ASSIGNMENT);
       this.options.logger.error({ err: payload.error, restart: payload.restart, group: this.options.groupId }, 'consumer crashed');
       if (payload.restart || this.stopping) return;
       setTimeout(() => void this.restart(), 1000);
@@ -207,6 +217,7 @@ export class ConsumerRunner {
     if (this.stopping) return;
     this.stopping = true;
     await this.consumer.disconnect();
+    this.options.onAssignment?.(NO_ASSIGNMENT);
     await this.dlqProducer.disconnect();
   }
 

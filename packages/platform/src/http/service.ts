@@ -1,0 +1,32 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+
+/**
+ * The operational routes every consumer service has: `/healthz` (the process answers),
+ * `/readyz` (its dependencies answer, 503 with the reason otherwise, or while shutting down) and
+ * `/metrics` (Prometheus).
+ */
+export function addOperationalRoutes(app: Express, deps: { metrics: Registry; isShuttingDown: () => boolean; checkReady: () => Promise<Record<string, string>> }): void {
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    if (deps.isShuttingDown()) return void res.status(503).json({ status: 'shutting down' });
+    try {
+      res.json({ status: 'ready', checks: await deps.checkReady() });
+    } catch (error) {
+      res.status(503).json({ status: 'not ready', reason: (error as Error).message });
+    }
+  });
+  app.get('/metrics', async (_req, res) => void res.type(deps.metrics.contentType).send(await deps.metrics.metrics()));
+}
+
+/** Starts listening; resolves with the server, the port it got, and its URL. */
+export async function listen(app: Express, host: string, port: number): Promise<{ server: Server; port: number; url: string; close: () => Promise<void> }> {
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(port, host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return { server, port: bound, url: `http://${host}:${bound}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
