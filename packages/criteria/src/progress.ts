@@ -236,7 +236,7 @@ function settle(current: LearnerProgress, facts: Fact[], timeline: Timeline, now
       effects.push({
         ...base,
         kind: 'revoke',
-        id: effectId(history, 'revoke', before.awardId, ended.id),
+        id: effectId(history, 'revoke', before.awardId),
         awardId: before.awardId,
         revokedAt: ended.at,
         reason: ended.reason,
@@ -245,13 +245,13 @@ function settle(current: LearnerProgress, facts: Fact[], timeline: Timeline, now
         awardProvenance: before.provenance,
       });
     } else if (expired !== undefined) {
-      effects.push({ ...base, kind: 'expire', id: effectId(history, 'expire', before.awardId, derivedId(before.awardId, 'expired')), awardId: before.awardId, expiredAt: expired });
+      effects.push({ ...base, kind: 'expire', id: effectId(history, 'expire', before.awardId), awardId: before.awardId, expiredAt: expired });
     } else {
       // A late event rewrote the timeline: this award was not earned the way it was recorded.
       effects.push({
         ...base,
         kind: 'revoke',
-        id: effectId(history, 'revoke', before.awardId, derivedId(before.awardId, 'withdrawn')),
+        id: effectId(history, 'revoke', before.awardId),
         awardId: before.awardId,
         revokedAt: now,
         reason: `withdrawn: event ${causedBy}, which arrived late, shows that the criteria were not met as recorded at ${before.awardedAt}`,
@@ -262,7 +262,7 @@ function settle(current: LearnerProgress, facts: Fact[], timeline: Timeline, now
     }
   }
   if (award && award.awardId !== before?.awardId) {
-    const effect: AwardEffect = { ...base, kind: 'award', id: effectId(history, 'award', award.awardId, award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
+    const effect: AwardEffect = { ...base, kind: 'award', id: effectId(history, 'award', award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
     if (award.expiresAt !== undefined) effect.expiresAt = award.expiresAt;
     effects.push(effect);
   }
@@ -293,7 +293,7 @@ export function succeed(
     effects.push({
       ...base,
       kind: 'revoke',
-      id: effectId(history, 'revoke', before.awardId, derivedId(before.awardId, 'superseded', next.criteriaVersion)),
+      id: effectId(history, 'revoke', before.awardId),
       awardId: before.awardId,
       revokedAt: now,
       reason: award
@@ -305,7 +305,7 @@ export function succeed(
     });
   }
   if (award && award.awardId !== before?.awardId) {
-    const effect: AwardEffect = { ...base, kind: 'award', id: effectId([...history, ...effects], 'award', award.awardId, award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
+    const effect: AwardEffect = { ...base, kind: 'award', id: effectId([...history, ...effects], 'award', award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
     if (award.expiresAt !== undefined) effect.expiresAt = award.expiresAt;
     effects.push(effect);
   }
@@ -314,11 +314,14 @@ export function succeed(
 }
 
 /**
- * The effect's id: the derived id itself the first time; when this award was already awarded
- * (or revoked) before (withdrawn by a late event, then earned back), an id derived from it and
- * the number of times, so each emitted event is new yet deterministic.
+ * The effect's id: the n-th grant of an award, or the n-th end of it (revoked or expired, for
+ * whatever reason), counted in the effects emitted so far. The first grant's id is the award id.
+ * It depends on nothing else, so two consumers that reach the same transition by different
+ * paths (one applying events one by one, another taking over after a crash and settling against
+ * what was announced) emit it under one id, and the outbox keeps it once.
  */
-function effectId(history: readonly Effect[], kind: Effect['kind'], awardId: string, id: string): string {
-  const times = history.filter((effect) => effect.kind === kind && effect.awardId === awardId).length;
-  return times === 0 ? id : derivedId(id, 'again', times);
+function effectId(history: readonly Effect[], kind: Effect['kind'], awardId: string): string {
+  const grant = kind === 'award';
+  const times = history.filter((effect) => effect.awardId === awardId && (effect.kind === 'award') === grant).length;
+  return grant ? (times === 0 ? awardId : derivedId(awardId, 'granted', times)) : derivedId(awardId, 'ended', times);
 }

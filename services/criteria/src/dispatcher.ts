@@ -109,6 +109,18 @@ export class OutboxDispatcher {
     this.loop.start();
   }
 
+  /**
+   * Entries just stored by this process's consumer: published from memory at once, without
+   * looking for them in MongoDB (which only catches what other processes left, at each poll).
+   */
+  offer(entries: readonly OutboxEntry[]): void {
+    if (entries.length === 0) return;
+    this.offered.push(...entries);
+    this.nudge();
+  }
+
+  private offered: OutboxEntry[] = [];
+
   /** Looks for due entries now rather than at the next poll. */
   nudge(): void {
     this.loop.nudge();
@@ -122,7 +134,8 @@ export class OutboxDispatcher {
 
   /** Publishes what is due and starts the webhook attempts that are due; false when there was nothing it could do. */
   async deliverDue(): Promise<boolean> {
-    const unpublished = await this.options.outbox.dueToPublish(this.options.batchSize ?? 200);
+    const batchSize = this.options.batchSize ?? 200;
+    const unpublished = this.offered.length > 0 ? this.offered.splice(0, batchSize) : await this.options.outbox.dueToPublish(batchSize);
     const ready = unpublished.length > 0 ? await this.publish(unpublished) : [];
     const capacity = this.options.webhook.concurrency - this.inFlight.size;
     let started = 0;

@@ -26,6 +26,7 @@ import {
   type MongoEventHistory,
   type MongoLearnerProgress,
   type MongoOutbox,
+  type OutboxEntry,
   type PoisonedRecord,
   type Registry,
 } from '@badgestream/platform';
@@ -46,6 +47,8 @@ export interface CriteriaProcessorDeps {
   logger: Logger;
   metrics: Registry;
   now?: () => string;
+  /** Told the outbox entries each batch stored (new ones only), for the dispatcher to deliver at once. */
+  onStored?: (entries: OutboxEntry[]) => void;
 }
 
 /** The progress of one partition's learners, held in memory by the instance that owns the partition. */
@@ -211,7 +214,8 @@ export class CriteriaProcessor {
 
   /** Effects to the outbox (durable, idempotent by id), then the changes into memory. */
   private async commit(state: PartitionState, changes: Changes, next: bigint, criteria?: Set<string>): Promise<void> {
-    await this.deps.outbox.add(changes.effects);
+    const stored = await this.deps.outbox.add(changes.effects);
+    this.deps.onStored?.(stored);
     for (const e of changes.effects) this.effectsTotal.inc({ kind: e.kind });
     for (const [key, progress] of changes.progress) {
       state.progress.set(key, progress);
@@ -308,6 +312,18 @@ export class CriteriaProcessor {
     const changes: Changes = { progress: new Map(), effects: [] };
     for (const tenant of new Set(fresh.map((f) => f.tenant))) {
       const mine = fresh.filter((f) => f.tenant === tenant).map((f) => f.criteria);
+      // What was announced, read before the history: every effect in it was caused by events
+      // stored before it was written, so the history read next covers them, even while another
+      // consumer still finishes a slice of this partition. The outcome is settled against it.
+      const badgeClasses = new Set(mine.map((c) => c.badgeClass));
+      const announced = new Map<string, Effect[]>();
+      for (const effect of await this.deps.outbox.effectsOf(tenant)) {
+        if (!badgeClasses.has(effect.badgeClass)) continue;
+        const key = `${effect.learner}|${effect.badgeClass}`;
+        let list = announced.get(key);
+        if (!list) announced.set(key, (list = []));
+        list.push(effect);
+      }
       // Facts per criteria and learner, from one pass over the tenant's history in this partition.
       const facts = mine.map(() => new Map<string, Fact[]>());
       // The whole stored history, also past `state.next`: records stored but never committed (a
@@ -327,14 +343,6 @@ export class CriteriaProcessor {
           if (!list.some((f) => f.id === fact.id)) list.push(fact);
         });
       }
-      const learnersWithFacts = new Set(facts.flatMap((byLearner) => [...byLearner.keys()]));
-      const announced = new Map<string, Effect[]>();
-      if (learnersWithFacts.size > 0) {
-        for (const effect of await this.deps.outbox.effectsOf(tenant, learnersWithFacts)) {
-          const key = `${effect.learner}|${effect.badgeClass}`;
-          announced.set(key, [...(announced.get(key) ?? []), effect]);
-        }
-      }
       mine.forEach((c, i) => {
         // Learners with progress under any version of the badge class (this one too: reactivated)
         // are settled too, taking over from the version holding an award, else the one with the
@@ -350,12 +358,15 @@ export class CriteriaProcessor {
           const ctx = { tenant, learner, now };
           const learnerFacts = facts[i]!.get(learner);
           const next = learnerFacts?.length ? progressFromFacts(c, learnerFacts, ctx) : emptyProgress(c, ctx);
-          // Without progress in memory (a partition without a checkpoint), what was announced is
-          // the outbox's record: the award announced and not ended, and the ids already used.
-          const previous = previousOf.get(learner) ?? ledgerOf(announced.get(`${learner}|${c.badgeClass}`), next);
+          // What was announced is the outbox's record (the award announced and not ended, and the
+          // effects so far, which number the next ones); progress in memory stands in for it when
+          // it knows as much (it may not: a snapshot older than the last effects).
+          const inMemory = previousOf.get(learner);
+          const fromLedger = ledgerOf(announced.get(`${learner}|${c.badgeClass}`), next);
+          const previous = fromLedger && (!inMemory || fromLedger.progress.history.length > inMemory.progress.history.length) ? fromLedger : inMemory;
           const result = succeed(previous?.progress, next, now);
           const key = progressKey(tenant, learner, c.badgeClass, c.version);
-          if (previous && result.previous && previous.key !== key) changes.progress.set(previous.key, result.previous);
+          if (inMemory && inMemory.key !== key) changes.progress.set(inMemory.key, { ...inMemory.progress, award: null });
           changes.progress.set(key, result.progress);
           changes.effects.push(...result.effects);
         }

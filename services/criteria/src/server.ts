@@ -56,7 +56,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   const dispatcher = new OutboxDispatcher({ outbox, issuers, eventLog, logger, metrics, pollMs: config.dispatcherPollMs, webhook: webhookPolicy(config) });
 
   const active = new CachedActiveCriteria(async () => (await definitions.activeForAllTenants()).map((d) => ({ tenant: d.tenant, criteria: d.criteria })), config.criteriaRefreshMs);
-  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, history, topic: TOPICS.events, logger, metrics });
+  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, history, topic: TOPICS.events, logger, metrics, onStored: (entries) => dispatcher.offer(entries) });
   const runner = new ConsumerRunner({
     kafka,
     registry,

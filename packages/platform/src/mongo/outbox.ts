@@ -52,6 +52,7 @@ export const ATTEMPT_LOG_LIMIT = 20;
 export const OUTBOX_STATUSES: readonly OutboxEntry['status'][] = ['pending', 'done', 'failed'];
 
 const DUPLICATE_KEY = 11000;
+const MARK_CONCURRENCY = 8;
 
 /**
  * Effects waiting to be delivered (collection `criteria_outbox`). An effect is written here
@@ -77,8 +78,9 @@ export class MongoOutbox {
     await this.entries.createIndex({ tenant: 1, status: 1, createdAt: -1 });
   }
 
-  async add(effects: readonly Effect[]): Promise<void> {
-    if (effects.length === 0) return;
+  /** Stores effects as pending entries; returns the entries stored now (not those already there). */
+  async add(effects: readonly Effect[]): Promise<OutboxEntry[]> {
+    if (effects.length === 0) return [];
     const now = new Date();
     const docs: OutboxEntry[] = effects.map((effect) => ({
       _id: effect.id,
@@ -96,13 +98,17 @@ export class MongoOutbox {
     }));
     try {
       await this.entries.insertMany(docs, { ordered: false });
+      return docs;
     } catch (error) {
       // Already there from an earlier attempt of the same batch: that is the point.
-      const writeErrors = (error as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
+      const writeErrors = (error as { writeErrors?: { code?: number; index?: number }[] | { code?: number; index?: number } }).writeErrors;
       const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
       if (list.length === 0 || list.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+      const known = new Set(list.map((e) => e.index));
+      return docs.filter((_, i) => !known.has(i));
     }
   }
+
 
   /** Entries whose Caliper events are due to be published, the most overdue first. */
   async dueToPublish(limit: number, now: Date = new Date()): Promise<OutboxEntry[]> {
@@ -135,21 +141,22 @@ export class MongoOutbox {
   }
 
   /**
-   * The Caliper events of entries that need no webhook are in Kafka: all of them are done, in one
-   * update for those published at the first attempt (the usual case; FerretDB updates a batch in
-   * one pass, one by one in as many), one by one for the others.
+   * The Caliper events of entries that need no webhook are in Kafka: all of them are done.
    */
   async markPublishedDone(entries: readonly OutboxEntry[], issuing: IssuingMode, attempt: DeliveryAttempt): Promise<void> {
     const now = attempt.at;
     const set = { published: true, publishedAt: now, issuing, webhook: 'skipped' as const, nextAttemptAt: now, status: 'done' as const, doneAt: now };
-    const first = entries.filter((e) => (e.attemptLog ?? []).length === 0);
-    if (first.length > 0) {
-      await this.entries.updateMany({ _id: { $in: first.map((e) => e._id) }, published: { $ne: true } }, { $set: { ...set, attemptLog: [attempt] }, $inc: { attempts: 1 } });
-    }
-    for (const entry of entries.filter((e) => (e.attemptLog ?? []).length > 0)) {
-      await this.entries.updateOne({ _id: entry._id, published: { $ne: true } }, { $set: { ...set, attemptLog: appendAttempt(entry, attempt) }, $inc: { attempts: 1 } });
+    // One update by _id each, a few at a time: FerretDB finds an _id in PostgreSQL, but filters
+    // `$in` in its own process after reading the whole collection.
+    for (let i = 0; i < entries.length; i += MARK_CONCURRENCY) {
+      await Promise.all(
+        entries
+          .slice(i, i + MARK_CONCURRENCY)
+          .map((entry) => this.entries.updateOne({ _id: entry._id, published: { $ne: true } }, { $set: { ...set, attemptLog: appendAttempt(entry, attempt) }, $inc: { attempts: 1 } })),
+      );
     }
   }
+
 
   /** Publishing failed; the entry is tried again at `nextAttemptAt`. */
   async publishFailed(entry: OutboxEntry, attempt: DeliveryAttempt, nextAttemptAt: Date): Promise<void> {
@@ -212,9 +219,8 @@ export class MongoOutbox {
   }
 
   /** The effects announced for a tenant's learners, oldest first: the ledger a backfill settles against. */
-  async effectsOf(tenant: string, learners?: ReadonlySet<string>): Promise<Effect[]> {
-    const entries = await this.entries.find({ tenant }).sort({ createdAt: 1 }).toArray();
-    return entries.filter((e) => !learners || learners.has(e.learner)).map((e) => e.effect);
+  async effectsOf(tenant: string): Promise<Effect[]> {
+    return (await this.entries.find({ tenant }).sort({ createdAt: 1 }).toArray()).map((e) => e.effect);
   }
 
   async forLearner(tenant: string, learner: string): Promise<OutboxEntry[]> {
