@@ -389,7 +389,8 @@ export class CriteriaProcessor {
   async refresh(): Promise<void> {
     const active = await this.deps.criteria.activeByTenant();
     const signature = [...active].flatMap(([tenant, list]) => list.map((c) => criteriaVersionKey(tenant, c.badgeClass, c.version))).sort().join('\n');
-    if (signature === this.refreshed) return;
+    // Also after a partition was dropped (another instance wrote it): it is loaded again.
+    if (signature === this.refreshed && [...this.owned].every((p) => this.states.has(p))) return;
     for (const partition of [...this.owned]) {
       const state = await this.ownedState(partition);
       if (this.states.get(partition) !== state) continue;
@@ -418,6 +419,12 @@ export class CriteriaProcessor {
   flush(): Promise<void> {
     this.flushing ??= this.flushAll().finally(() => (this.flushing = undefined));
     return this.flushing;
+  }
+
+  /** A flush of everything applied so far, after the one in flight (for a graceful stop). */
+  async flushAllNow(): Promise<void> {
+    await this.flushing;
+    await this.flush();
   }
 
   private async flushAll(): Promise<void> {

@@ -102,15 +102,13 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   dispatcher.start();
   // Progress is written to MongoDB in the background; the history makes up for what a crash loses.
   // Activations are applied to idle partitions too.
-  let ticking = false;
+  let ticking: Promise<void> | undefined;
   const flusher = setInterval(() => {
-    if (ticking) return;
-    ticking = true;
-    void processor
+    ticking ??= processor
       .flush()
-      .then(() => processor.refresh())
+      .then(() => (shuttingDown ? undefined : processor.refresh()))
       .catch((error: unknown) => logger.error({ err: error }, 'progress refresh or flush failed'))
-      .finally(() => (ticking = false));
+      .finally(() => (ticking = undefined));
   }, config.flushMs);
   const { port, url, close } = await listen(app, config.host, config.port);
   logger.info({ url, group: config.groupId }, 'criteria consumer and API running');
@@ -125,7 +123,8 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
         shuttingDown = true;
         clearInterval(flusher);
         await runner.stop();
-        await processor.flush();
+        await ticking;
+        await processor.flushAllNow();
         await dispatcher.stop();
         await close();
         await eventLog.close();
