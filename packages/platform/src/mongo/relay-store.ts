@@ -201,7 +201,9 @@ export class MongoRelayStore {
     if (requeued.length === 0) return 0;
     const now = new Date();
     const ids = requeued.map((d) => d._id);
-    await this.addPending(requeued.map((d) => ({ _id: d._id, tenant, partition: d.partition!, eventId: d.eventId, endpoint: d.endpoint, event: d.event!, createdAt: now, requeued: true as const })));
+    // Under a new id: the relay that gave the event up may not yet have deleted its pending record
+    // (it deletes finished records in batches), and would otherwise delete the one put back.
+    await this.addPending(requeued.map((d) => ({ _id: `${d._id}~requeued-${now.getTime()}`, tenant, partition: d.partition!, eventId: d.eventId, endpoint: d.endpoint, event: d.event!, createdAt: now, requeued: true as const })));
     await this.attempts.deleteMany({ deliveryId: { $in: ids } });
     await this.outcomes.deleteMany({ _id: { $in: ids }, outcome: 'dead' });
     return requeued.length;
