@@ -41,6 +41,8 @@ export interface OutboxEntry {
   /** The last attempts, oldest first (at most ATTEMPT_LOG_LIMIT). */
   attemptLog: DeliveryAttempt[];
   createdAt: Date;
+  /** Its place among the entries stored with it (same createdAt): effects keep the order they were emitted in. */
+  seq?: number;
   nextAttemptAt: Date;
   lastError?: string;
   publishedAt?: Date;
@@ -82,8 +84,9 @@ export class MongoOutbox {
   async add(effects: readonly Effect[]): Promise<OutboxEntry[]> {
     if (effects.length === 0) return [];
     const now = new Date();
-    const docs: OutboxEntry[] = effects.map((effect) => ({
+    const docs: OutboxEntry[] = effects.map((effect, seq) => ({
       _id: effect.id,
+      seq,
       tenant: effect.tenant,
       learner: effect.learner,
       kind: effect.kind,
@@ -220,11 +223,11 @@ export class MongoOutbox {
 
   /** The effects announced for a tenant's learners, oldest first: the ledger a backfill settles against. */
   async effectsOf(tenant: string): Promise<Effect[]> {
-    return (await this.entries.find({ tenant }).sort({ createdAt: 1 }).toArray()).map((e) => e.effect);
+    return (await this.entries.find({ tenant }).sort({ createdAt: 1, seq: 1 }).toArray()).map((e) => e.effect);
   }
 
   async forLearner(tenant: string, learner: string): Promise<OutboxEntry[]> {
-    return this.entries.find({ tenant, learner }).sort({ createdAt: 1 }).toArray();
+    return this.entries.find({ tenant, learner }).sort({ createdAt: 1, seq: 1 }).toArray();
   }
 
   async countPending(): Promise<number> {
