@@ -261,11 +261,7 @@ function settle(current: LearnerProgress, facts: Fact[], timeline: Timeline, now
       });
     }
   }
-  if (award && award.awardId !== before?.awardId) {
-    const effect: AwardEffect = { ...base, kind: 'award', id: effectId(history, 'award', award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
-    if (award.expiresAt !== undefined) effect.expiresAt = award.expiresAt;
-    effects.push(effect);
-  }
+  if (award && award.awardId !== before?.awardId) effects.push(awardEffect(base, history, award));
   const progress: LearnerProgress = { ...current, facts, met: timeline.met, awards: timeline.awards, award, history: effects.length ? [...history, ...effects] : history };
   return { progress, effects };
 }
@@ -304,13 +300,16 @@ export function succeed(
       awardProvenance: before.provenance,
     });
   }
-  if (award && award.awardId !== before?.awardId) {
-    const effect: AwardEffect = { ...base, kind: 'award', id: effectId([...history, ...effects], 'award', award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
-    if (award.expiresAt !== undefined) effect.expiresAt = award.expiresAt;
-    effects.push(effect);
-  }
+  if (award && award.awardId !== before?.awardId) effects.push(awardEffect(base, [...history, ...effects], award));
   const progress: LearnerProgress = { ...next, history: [...history, ...effects] };
   return previous ? { progress, previous: { ...previous, award: null }, effects } : { progress, effects };
+}
+
+/** The effect granting `award`, numbered after the effects in `history`. */
+function awardEffect(base: Omit<EffectBase, 'id' | 'awardId'>, history: readonly Effect[], award: AwardRecord): AwardEffect {
+  const effect: AwardEffect = { ...base, kind: 'award', id: effectId(history, 'award', award.awardId), awardId: award.awardId, awardedAt: award.awardedAt, provenance: award.provenance };
+  if (award.expiresAt !== undefined) effect.expiresAt = award.expiresAt;
+  return effect;
 }
 
 /**
