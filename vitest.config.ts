@@ -11,7 +11,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['schemas/**/*.test.ts', 'caliper-profiles/**/*.test.ts', 'packages/**/*.test.ts', 'services/**/*.test.ts'],
+          include: ['schemas/**/*.test.ts', 'deploy/**/*.test.ts', 'caliper-profiles/**/*.test.ts', 'packages/**/*.test.ts', 'services/**/*.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
         },
       },

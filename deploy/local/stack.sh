@@ -448,6 +448,17 @@ select_registry() {
 # ----------------------------------------------------------------------------------------------
 # Starting and readiness.
 
+# Prints a new Kafka cluster id: 16 random bytes in URL-safe base64 without padding. One that
+# begins with '-' would be read by the storage tool as an option (Kafka's own random-uuid never
+# yields one), so it draws again until it does not (1 draw in 64 would).
+new_kafka_cluster_id() {
+  local id=-
+  while [[ $id == -* ]]; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  printf '%s\n' "$id"
+}
+
 start_kafka() {
   local conf_dir=$CONF_DIR/kafka data=$DATA_DIR/kafka cluster_id
   need java "Kafka runs on Java 17+"
@@ -458,8 +469,7 @@ start_kafka() {
     "$SCRIPT_DIR/kafka/server.properties.template" >"$conf_dir/server.properties"
   cp "$SCRIPT_DIR/kafka/log4j2.properties" "$conf_dir/log4j2.properties"
   if [[ ! -f $data/meta.properties ]]; then
-    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    cluster_id=$(new_kafka_cluster_id)
     say "kafka: formatting storage in $data (cluster id $cluster_id)"
     java -Xmx256m -Dlog4j2.configurationFile="file:$conf_dir/log4j2.properties" \
       -cp "$KAFKA_HOME/lib/*" kafka.tools.StorageTool format \
@@ -940,4 +950,7 @@ main() {
   esac
 }
 
-main "$@"
+# Sourcing the script (its tests do) defines its functions without running a command.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi
