@@ -187,14 +187,17 @@ describe(`criteria consumers killed ${KILLS} times during a stream of ${EVENTS} 
       sentinels.set(partition, BigInt(meta!.baseOffset!));
     }
     await producer.disconnect();
-    const outbox = h.mongo.db.collection<{ _id: string; tenant: string; status: string; kind: string; effect: { awardId: string; learner: string; badgeClass: string } }>('criteria_outbox');
+    // The outbox's ledger (every effect emitted), its deliveries not yet done, and those done.
+    const outbox = h.mongo.db.collection<{ _id: string; tenant: string; kind: string; effect: { awardId: string; learner: string; badgeClass: string } }>('criteria_outbox');
+    const undelivered = h.mongo.db.collection<{ _id: string; tenant: string; status: string }>('criteria_outbox_pending');
+    const delivered = h.mongo.db.collection<{ _id: string; tenant: string; status: string }>('criteria_outbox_done');
     const deadline = Date.now() + 15 * 60_000;
     for (;;) {
       if (Date.now() > deadline) throw new Error('the criteria consumers did not drain the stream in 15 minutes');
       await new Promise((r) => setTimeout(r, 2000));
       const committed = (await admin.fetchOffsets({ groupId, topics: [TOPICS.events] }))[0]!.partitions;
       const waiting = committed.filter((p) => BigInt(p.offset) <= (sentinels.get(p.partition) ?? -1n)).length;
-      const pending = await outbox.countDocuments({ tenant: h.tenant, status: 'pending' });
+      const pending = await undelivered.countDocuments({ tenant: h.tenant, status: 'pending' });
       console.error(`chaos: ${kills} kills; ${waiting} partitions short of their sentinel; ${pending} effects pending`);
       if (waiting === 0 && pending === 0) break;
     }
@@ -225,6 +228,9 @@ describe(`criteria consumers killed ${KILLS} times during a stream of ${EVENTS} 
     const heldIds = new Set(held.values());
     for (const [awardId, b] of balance) expect(b, `award ${awardId}: awards minus ends`).toBe(heldIds.has(awardId) ? 1 : 0);
     for (const awardId of heldIds) expect(balance.get(awardId), `award ${awardId} was announced`).toBe(1);
-    expect(effects.every((e) => e.status === 'done')).toBe(true);
+    expect(await undelivered.countDocuments({ tenant: h.tenant })).toBe(0);
+    const done = await delivered.find({ tenant: h.tenant }).toArray();
+    expect(new Set(done.map((e) => e._id))).toEqual(new Set(effects.map((e) => e._id)));
+    expect(done.every((e) => e.status === 'done')).toBe(true);
   });
 });

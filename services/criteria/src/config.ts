@@ -5,7 +5,13 @@ export const criteriaOptions = {
   host: { env: 'CRITERIA_HOST', description: 'address the criteria HTTP server binds (admin API, progress, /healthz, /readyz, /metrics)', default: '127.0.0.1', parse: parse.string },
   port: { env: 'CRITERIA_PORT', description: 'port of the criteria HTTP server', default: 8082, parse: parse.integer(0, 65535) },
   groupId: { env: 'CRITERIA_GROUP_ID', description: 'Kafka consumer group of the criteria consumers; instances in one group share the partitions', default: 'badgestream-criteria', parse: parse.string },
-  concurrency: { env: 'CRITERIA_PARTITIONS_CONCURRENTLY', description: 'partitions one instance processes at once', default: 2, parse: parse.integer(1, 64) },
+  concurrency: { env: 'CRITERIA_PARTITIONS_CONCURRENTLY', description: 'partitions one instance processes at once (each has its own state, so they never wait for each other)', default: 6, parse: parse.integer(1, 64) },
+  maxRecordsPerSlice: {
+    env: 'CRITERIA_MAX_RECORDS_PER_SLICE',
+    description: 'most records handled and committed together: larger slices write fewer, larger history chunks; smaller ones redo less after a crash',
+    default: 500,
+    parse: parse.integer(1, 10_000),
+  },
   sessionTimeoutMs: {
     env: 'CRITERIA_SESSION_TIMEOUT_MS',
     description: 'how long the group waits for an instance that stopped heartbeating before moving its partitions (broker minimum 6000)',

@@ -12,6 +12,7 @@ import {
   type MongoOutbox,
   type OutboxEntry,
   type OutgoingRecord,
+  type PublishedEntry,
   type Registry,
 } from '@badgestream/platform';
 import type { CriteriaConfig } from './config.js';
@@ -54,6 +55,8 @@ export interface DispatcherOptions {
 
 /** Kafka outages are retried for as long as they last, but at least this often. */
 const MAX_PUBLISH_RETRY_MS = 30_000;
+/** How many of the ids it published a dispatcher remembers, so as not to publish them again. */
+const PUBLISHED_MEMORY = 50_000;
 /** How long a webhook attempt holds its entry beyond its timeout, before another dispatcher may take it. */
 const CLAIM_MARGIN_MS = 30_000;
 
@@ -74,6 +77,7 @@ export class OutboxDispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly delivered: Counter<'kind' | 'target' | 'outcome'>;
   private readonly latency: Histogram<'target' | 'outcome'>;
+  private readonly recording: Histogram;
 
   constructor(private readonly options: DispatcherOptions) {
     this.loop = new PollLoop(() => this.deliverDue(), options.pollMs, (error) => options.logger.warn({ err: error }, 'outbox delivery failed; will retry'));
@@ -88,6 +92,12 @@ export class OutboxDispatcher {
       help: 'Duration of an outbox delivery attempt, by target and outcome',
       labelNames: ['target', 'outcome'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [options.metrics],
+    });
+    this.recording = new Histogram({
+      name: 'badgestream_outbox_record_seconds',
+      help: 'Time to record in MongoDB that entries were published (done, out of the pending collection): one pass records all that wait',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [options.metrics],
     });
     const outbox = options.outbox;
@@ -120,6 +130,15 @@ export class OutboxDispatcher {
   }
 
   private offered: OutboxEntry[] = [];
+  /**
+   * Entries published but not yet recorded as done in MongoDB, by id. They are recorded in the
+   * background, all that wait at once, so that publishing never waits for MongoDB: FerretDB's
+   * delete scans the pending collection once per call, so a few large calls beat many small
+   * ones. A crash before they are recorded publishes them again, under the same event ids.
+   */
+  private readonly unrecorded = new Map<string, PublishedEntry>();
+  private recorder: Promise<void> | undefined;
+  private stopping = false;
 
   /** Looks for due entries now rather than at the next poll. */
   nudge(): void {
@@ -130,12 +149,14 @@ export class OutboxDispatcher {
   async stop(): Promise<void> {
     await this.loop.stop();
     await Promise.all(this.inFlight.values());
+    this.stopping = true;
+    await this.recorder;
   }
 
   /** Publishes what is due and starts the webhook attempts that are due; false when there was nothing it could do. */
   async deliverDue(): Promise<boolean> {
     const batchSize = this.options.batchSize ?? 200;
-    const unpublished = this.offered.length > 0 ? this.offered.splice(0, batchSize) : await this.options.outbox.dueToPublish(batchSize);
+    const unpublished = this.offered.length > 0 ? this.offered.splice(0, batchSize).filter((e) => !this.published.has(e._id)) : await this.duePublishing(batchSize);
     const ready = unpublished.length > 0 ? await this.publish(unpublished) : [];
     const capacity = this.options.webhook.concurrency - this.inFlight.size;
     let started = 0;
@@ -150,6 +171,57 @@ export class OutboxDispatcher {
       }
     }
     return unpublished.length > 0 || started > 0;
+  }
+
+  /**
+   * Entries MongoDB holds as due to be published, but for those this dispatcher published already
+   * (and may not have recorded yet), and those offered to it meanwhile: each is published once
+   * by this process, whichever way it reached it.
+   */
+  private async duePublishing(limit: number): Promise<OutboxEntry[]> {
+    const due = await this.options.outbox.dueToPublish(limit + this.unrecorded.size);
+    const offered = new Set(this.offered.map((e) => e._id));
+    return due.filter((entry) => !this.published.has(entry._id) && !offered.has(entry._id)).slice(0, limit);
+  }
+
+  /** Ids this dispatcher published, the last PUBLISHED_MEMORY of them. */
+  private readonly published = new Set<string>();
+
+  private remember(entries: readonly OutboxEntry[]): void {
+    for (const entry of entries) this.published.add(entry._id);
+    // A Set iterates in insertion order: the oldest go first.
+    for (const id of this.published) {
+      if (this.published.size <= PUBLISHED_MEMORY) break;
+      this.published.delete(id);
+    }
+  }
+
+  /** Records the published entries in the background: one pass at a time, each taking all that wait. */
+  private record(): void {
+    if (this.recorder || this.unrecorded.size === 0) return;
+    this.recorder = (async () => {
+      while (this.unrecorded.size > 0) {
+        const batch = [...this.unrecorded.values()];
+        const recorded = this.recording.startTimer();
+        try {
+          await this.options.outbox.markPublishedDone(batch);
+          recorded();
+          for (const published of batch) if (this.unrecorded.get(published.entry._id) === published) this.unrecorded.delete(published.entry._id);
+        } catch (error) {
+          if (this.stopping) {
+            // Left pending in MongoDB: published again after the restart, under the same ids.
+            this.options.logger.warn({ err: error, entries: batch.length }, 'could not record published entries before stopping; they will be published again');
+            return;
+          }
+          this.options.logger.warn({ err: error, entries: batch.length }, 'recording published entries failed; will retry');
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    })().finally(() => {
+      this.recorder = undefined;
+      // Entries published while the pass ended (it saw none waiting) get a pass of their own.
+      if (!this.stopping) this.record();
+    });
   }
 
   private startWebhook(entry: OutboxEntry): void {
@@ -181,21 +253,20 @@ export class OutboxDispatcher {
       throw error;
     }
     const ms = Math.round(performance.now() - started);
+    this.remember(entries);
     const webhooks: OutboxEntry[] = [];
-    const done = new Map<IssuingMode, OutboxEntry[]>();
-    const at = new Date();
+    const attempt: DeliveryAttempt = { at: new Date(), target: 'kafka', outcome: 'delivered', ms };
     for (const entry of entries) {
       const issuing = modes.get(entry.tenant)!;
-      const attempt: DeliveryAttempt = { at, target: 'kafka', outcome: 'delivered', ms };
       this.count(entry, attempt);
       if (issuing !== 'webhook') {
-        done.set(issuing, [...(done.get(issuing) ?? []), entry]);
+        this.unrecorded.set(entry._id, { entry, issuing, attempt });
         continue;
       }
-      const stored = await this.options.outbox.markPublished(entry, { issuing, webhook: 'pending', attempt });
+      const stored = await this.options.outbox.markPublished(entry, { issuing, attempt });
       if (stored?.webhook === 'pending') webhooks.push(stored);
     }
-    for (const [issuing, list] of done) await this.options.outbox.markPublishedDone(list, issuing, { at, target: 'kafka', outcome: 'delivered', ms });
+    this.record();
     return webhooks;
   }
 

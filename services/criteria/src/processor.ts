@@ -114,6 +114,7 @@ export class CriteriaProcessor {
   private readonly loads: Histogram<'kind'>;
   private readonly flushLag: Gauge<'partition'>;
   private readonly flushes: Counter<'outcome'>;
+  private readonly sliceSteps: Histogram<'step'>;
   private flushing: Promise<void> | undefined;
 
   constructor(private readonly deps: CriteriaProcessorDeps) {
@@ -128,6 +129,13 @@ export class CriteriaProcessor {
       registers,
     });
     this.flushLag = new Gauge({ name: 'badgestream_criteria_unflushed_records', help: 'Records applied in memory but not yet covered by the progress checkpoint in MongoDB, by partition', labelNames: ['partition'], registers });
+    this.sliceSteps = new Histogram({
+      name: 'badgestream_criteria_slice_step_seconds',
+      help: 'Time a slice of records spends in each step: history (stored), state (partition loaded and criteria backfilled), apply (engine), outbox (effects stored)',
+      labelNames: ['step'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
     this.flushes = new Counter({ name: 'badgestream_criteria_flushes_total', help: 'Progress flushes by outcome: written, conflict (another instance owns the partition now), failed', labelNames: ['outcome'], registers });
   }
 
@@ -168,20 +176,28 @@ export class CriteriaProcessor {
       }
       events.push({ tenant, learner: record.key.slice(tenant.length + 1), offset: record.offset, event, record });
     }
+    const timer = this.sliceSteps.startTimer({ step: 'history' });
     // History first: whatever this slice causes can be recomputed from it.
     await this.deps.history.append(partition, events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, event })));
+    timer();
     const end = BigInt(records.at(-1)!.offset) + 1n;
+    const stateTimer = this.sliceSteps.startTimer({ step: 'state' });
     const active = await this.deps.criteria.activeByTenant();
     const state = await this.ownedState(partition);
     await this.locked(state, async () => {
       await this.backfill(state, active);
+      stateTimer();
+      const applyTimer = this.sliceSteps.startTimer({ step: 'apply' });
       const changes: Changes = { progress: new Map(), effects: [] };
       for (const e of events) {
         const outcome = this.apply(state, changes, e, active.get(e.tenant) ?? []);
         if (typeof outcome !== 'string') poisoned.push({ record: e.record, reason: outcome.poisoned });
         this.applied.inc({ outcome: typeof outcome === 'string' ? outcome : 'poisoned' });
       }
+      applyTimer();
+      const outboxTimer = this.sliceSteps.startTimer({ step: 'outbox' });
       await this.commit(state, changes, end);
+      outboxTimer();
     });
     return poisoned;
   };
@@ -307,15 +323,22 @@ export class CriteriaProcessor {
       if ([...state.criteria].some((k) => !wanted.has(k))) state.criteria = wanted;
       return;
     }
+    await this.evaluateOverHistory(state, fresh, wanted);
+  }
+
+  /** The backfill proper: the fresh versions evaluated over the partition's history, settled against the ledger. */
+  private async evaluateOverHistory(state: PartitionState, fresh: readonly { tenant: string; criteria: Criteria }[], wanted: ReadonlySet<string>): Promise<void> {
     const started = Date.now();
     const now = this.now();
     const changes: Changes = { progress: new Map(), effects: [] };
-    for (const tenant of new Set(fresh.map((f) => f.tenant))) {
-      const mine = fresh.filter((f) => f.tenant === tenant).map((f) => f.criteria);
-      // What was announced, read before the history: every effect in it was caused by events
-      // stored before it was written, so the history read next covers them, even while another
-      // consumer still finishes a slice of this partition. The outcome is settled against it.
-      const badgeClasses = new Set(mine.map((c) => c.badgeClass));
+    const tenants = [...new Set(fresh.map((f) => f.tenant))];
+    const mineOf = new Map(tenants.map((tenant) => [tenant, fresh.filter((f) => f.tenant === tenant).map((f) => f.criteria)]));
+    // What was announced, read before the history: every effect in it was caused by events
+    // stored before it was written, so the history read next covers them, even while another
+    // consumer still finishes a slice of this partition. The outcome is settled against it.
+    const announcedOf = new Map<string, Map<string, Effect[]>>();
+    for (const tenant of tenants) {
+      const badgeClasses = new Set(mineOf.get(tenant)!.map((c) => c.badgeClass));
       const announced = new Map<string, Effect[]>();
       for (const effect of await this.deps.outbox.effectsOf(tenant)) {
         if (!badgeClasses.has(effect.badgeClass)) continue;
@@ -324,26 +347,33 @@ export class CriteriaProcessor {
         if (!list) announced.set(key, (list = []));
         list.push(effect);
       }
-      // Facts per criteria and learner, from one pass over the tenant's history in this partition.
-      const facts = mine.map(() => new Map<string, Fact[]>());
-      // The whole stored history, also past `state.next`: records stored but never committed (a
-      // crash before the commit) come again, and applying them again changes nothing.
-      for await (const e of this.deps.history.replay(state.partition, [tenant], 0n, END_OF_HISTORY)) {
-        mine.forEach((c, i) => {
-          let fact: Fact | undefined;
-          try {
-            fact = toFact(c, e.event);
-          } catch (error) {
-            if (!(error instanceof UnusableEventError)) throw error;
-          }
-          if (!fact) return;
-          const byLearner = facts[i]!;
-          let list = byLearner.get(e.learner);
-          if (!list) byLearner.set(e.learner, (list = []));
-          if (!list.some((f) => f.id === fact.id)) list.push(fact);
-        });
-      }
-      mine.forEach((c, i) => {
+      announcedOf.set(tenant, announced);
+    }
+    // Facts per tenant, criteria and learner, from one pass over the partition's history for all
+    // those tenants: each stored segment is read once, however many tenants have new versions.
+    const factsOf = new Map(tenants.map((tenant) => [tenant, mineOf.get(tenant)!.map(() => new Map<string, Fact[]>())]));
+    // The whole stored history, also past `state.next`: records stored but never committed (a
+    // crash before the commit) come again, and applying them again changes nothing.
+    for await (const e of this.deps.history.replay(state.partition, tenants, 0n, END_OF_HISTORY)) {
+      const facts = factsOf.get(e.tenant)!;
+      mineOf.get(e.tenant)!.forEach((c, i) => {
+        let fact: Fact | undefined;
+        try {
+          fact = toFact(c, e.event);
+        } catch (error) {
+          if (!(error instanceof UnusableEventError)) throw error;
+        }
+        if (!fact) return;
+        const byLearner = facts[i]!;
+        let list = byLearner.get(e.learner);
+        if (!list) byLearner.set(e.learner, (list = []));
+        if (!list.some((f) => f.id === fact.id)) list.push(fact);
+      });
+    }
+    for (const tenant of tenants) {
+      const announced = announcedOf.get(tenant)!;
+      const facts = factsOf.get(tenant)!;
+      mineOf.get(tenant)!.forEach((c, i) => {
         // Learners with progress under any version of the badge class (this one too: reactivated)
         // are settled too, taking over from the version holding an award, else the one with the
         // longest record of effects, so that effect ids never repeat.

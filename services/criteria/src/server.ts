@@ -66,6 +66,7 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
     logger,
     metrics,
     concurrency: config.concurrency,
+    maxRecordsPerCommit: config.maxRecordsPerSlice,
     sessionTimeoutMs: config.sessionTimeoutMs,
     onAssignment: processor.onAssignment,
     handleBatch: async (records) => {

@@ -54,13 +54,42 @@ export const ATTEMPT_LOG_LIMIT = 20;
 export const OUTBOX_STATUSES: readonly OutboxEntry['status'][] = ['pending', 'done', 'failed'];
 
 const DUPLICATE_KEY = 11000;
-const MARK_CONCURRENCY = 8;
+
+/** An entry whose Caliper events were published, under the tenant's issuing mode then, by that attempt. */
+export interface PublishedEntry {
+  entry: OutboxEntry;
+  issuing: IssuingMode;
+  attempt: DeliveryAttempt;
+}
+
+/** An effect as the ledger keeps it: what was announced, once, in the order it was emitted. */
+export interface LedgerEntry {
+  _id: string;
+  tenant: string;
+  learner: string;
+  kind: Effect['kind'];
+  effect: Effect;
+  createdAt: Date;
+  seq: number;
+}
 
 /**
- * Effects waiting to be delivered (collection `criteria_outbox`). An effect is written here
- * before the progress that produced it, under its deterministic id: a crash between the two
- * replays the event, which yields the same effect, which is already here. So nothing is lost,
- * and nothing is delivered twice under two ids.
+ * Effects to deliver, and the record of what was announced, in three collections:
+ *
+ * - `criteria_outbox`, the ledger: every effect ever emitted, under its deterministic id,
+ *   written once and never updated. A backfill settles against it (effectsOf).
+ * - `criteria_outbox_pending`: the delivery state of the entries not yet done (pending, or
+ *   failed and kept for an operator). The only collection updated while delivering, and kept
+ *   small: an entry leaves it when it is done.
+ * - `criteria_outbox_done`: entries in their final state, with their attempt log, written once.
+ *
+ * The split is for FerretDB, where an update or delete by `_id` scans its whole collection:
+ * updating entries in a collection of every effect ever emitted slowed delivery to tens per
+ * second as the ledger grew. Inserts stay cheap at any size.
+ *
+ * An effect is stored before the progress that produced it: a crash between the two replays the
+ * event, which yields the same effect, which is already here. So nothing is lost, and nothing
+ * is delivered twice under two ids.
  *
  * An entry is delivered in two steps, tracked apart so that retrying one never repeats the
  * other: its Caliper events are published to Kafka (`published`), then, for a tenant issuing by
@@ -68,19 +97,33 @@ const MARK_CONCURRENCY = 8;
  * `attemptLog`.
  */
 export class MongoOutbox {
-  private readonly entries: Collection<OutboxEntry>;
+  private readonly ledger: Collection<LedgerEntry>;
+  private readonly pending: Collection<OutboxEntry>;
+  private readonly done: Collection<OutboxEntry>;
 
   constructor(db: Db) {
-    this.entries = db.collection<OutboxEntry>('criteria_outbox');
+    this.ledger = db.collection<LedgerEntry>('criteria_outbox');
+    this.pending = db.collection<OutboxEntry>('criteria_outbox_pending');
+    this.done = db.collection<OutboxEntry>('criteria_outbox_done');
   }
 
   async init(): Promise<void> {
-    await this.entries.createIndex({ status: 1, nextAttemptAt: 1 });
-    await this.entries.createIndex({ tenant: 1, learner: 1 });
-    await this.entries.createIndex({ tenant: 1, status: 1, createdAt: -1 });
+    await this.ledger.createIndex({ tenant: 1, createdAt: 1, seq: 1 });
+    await this.ledger.createIndex({ tenant: 1, learner: 1 });
+    await this.pending.createIndex({ status: 1, nextAttemptAt: 1 });
+    await this.done.createIndex({ tenant: 1, learner: 1 });
+    await this.done.createIndex({ tenant: 1, createdAt: -1 });
   }
 
-  /** Stores effects as pending entries; returns the entries stored now (not those already there). */
+  /**
+   * Stores effects: in the ledger, and as pending deliveries. Returns the entries new to the
+   * ledger (not those an earlier attempt of the same batch stored).
+   *
+   * The delivery is queued before the ledger is written, so a crash between the two leaves a
+   * queued delivery, never a ledger entry that nobody delivers. An effect that was queued now
+   * but was already in the ledger is a replay of one delivered before: its delivery is taken
+   * back (a crash between those two writes delivers it once more, under the same id).
+   */
   async add(effects: readonly Effect[]): Promise<OutboxEntry[]> {
     if (effects.length === 0) return [];
     const now = new Date();
@@ -99,71 +142,62 @@ export class MongoOutbox {
       createdAt: now,
       nextAttemptAt: now,
     }));
-    try {
-      await this.entries.insertMany(docs, { ordered: false });
-      return docs;
-    } catch (error) {
-      // Already there from an earlier attempt of the same batch: that is the point.
-      const writeErrors = (error as { writeErrors?: { code?: number; index?: number }[] | { code?: number; index?: number } }).writeErrors;
-      const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
-      if (list.length === 0 || list.some((e) => e.code !== DUPLICATE_KEY)) throw error;
-      const known = new Set(list.map((e) => e.index));
-      return docs.filter((_, i) => !known.has(i));
-    }
+    const queued = await insertNew(this.pending, docs);
+    const recorded = await insertNew(
+      this.ledger,
+      docs.map(({ _id, tenant, learner, kind, effect, createdAt, seq }) => ({ _id, tenant, learner, kind, effect, createdAt, seq: seq ?? 0 })),
+    );
+    const redelivered = docs.filter((_, i) => queued.has(i) && !recorded.has(i)).map((d) => d._id);
+    if (redelivered.length > 0) await this.pending.deleteMany({ _id: redelivered.length === 1 ? redelivered[0]! : { $in: redelivered }, published: false });
+    return docs.filter((_, i) => recorded.has(i));
   }
-
 
   /** Entries whose Caliper events are due to be published, the most overdue first. */
   async dueToPublish(limit: number, now: Date = new Date()): Promise<OutboxEntry[]> {
-    return this.entries.find({ status: 'pending', nextAttemptAt: { $lte: now }, published: { $ne: true } }).sort({ nextAttemptAt: 1 }).limit(limit).toArray();
+    return this.pending.find({ status: 'pending', nextAttemptAt: { $lte: now }, published: { $ne: true } }).sort({ nextAttemptAt: 1 }).limit(limit).toArray();
   }
 
   /** Entries whose webhook attempt is due, the most overdue first (apart from the publishing, so a slow issuer never holds up the events). */
   async dueWebhooks(limit: number, now: Date = new Date()): Promise<OutboxEntry[]> {
-    return this.entries.find({ status: 'pending', nextAttemptAt: { $lte: now }, webhook: 'pending' }).sort({ nextAttemptAt: 1 }).limit(limit).toArray();
+    return this.pending.find({ status: 'pending', nextAttemptAt: { $lte: now }, webhook: 'pending' }).sort({ nextAttemptAt: 1 }).limit(limit).toArray();
   }
 
   /**
-   * The Caliper events of the entry are in Kafka. With a webhook to call the entry stays
-   * pending, due now; otherwise it is done. Returns the entry as stored, or undefined when
-   * another dispatcher recorded the publication first.
+   * The Caliper events of the entry are in Kafka and its webhook is due now. Returns the entry
+   * as stored, or undefined when another dispatcher recorded the publication first.
    */
-  async markPublished(entry: OutboxEntry, step: { issuing: IssuingMode; webhook: 'pending' | 'skipped'; attempt: DeliveryAttempt }): Promise<OutboxEntry | undefined> {
+  async markPublished(entry: OutboxEntry, step: { issuing: IssuingMode; attempt: DeliveryAttempt }): Promise<OutboxEntry | undefined> {
     const now = step.attempt.at;
-    const set = {
-      published: true,
-      publishedAt: now,
-      issuing: step.issuing,
-      webhook: step.webhook,
-      nextAttemptAt: now,
-      attemptLog: appendAttempt(entry, step.attempt),
-      ...(step.webhook === 'skipped' ? { status: 'done' as const, doneAt: now } : {}),
-    };
-    const stored = await this.entries.findOneAndUpdate({ _id: entry._id, published: { $ne: true } }, { $set: set, $inc: { attempts: 1 } }, { returnDocument: 'after' });
+    const set = { published: true, publishedAt: now, issuing: step.issuing, webhook: 'pending' as const, nextAttemptAt: now, attemptLog: appendAttempt(entry, step.attempt) };
+    const stored = await this.pending.findOneAndUpdate({ _id: entry._id, published: { $ne: true } }, { $set: set, $inc: { attempts: 1 } }, { returnDocument: 'after' });
     return stored ?? undefined;
   }
 
   /**
-   * The Caliper events of entries that need no webhook are in Kafka: all of them are done.
+   * The Caliper events of entries that need no webhook are in Kafka: all of them are done. One
+   * insert and one delete for the lot, however many: the more at once, the cheaper each.
    */
-  async markPublishedDone(entries: readonly OutboxEntry[], issuing: IssuingMode, attempt: DeliveryAttempt): Promise<void> {
-    const now = attempt.at;
-    const set = { published: true, publishedAt: now, issuing, webhook: 'skipped' as const, nextAttemptAt: now, status: 'done' as const, doneAt: now };
-    // One update by _id each, a few at a time: FerretDB finds an _id in PostgreSQL, but filters
-    // `$in` in its own process after reading the whole collection.
-    for (let i = 0; i < entries.length; i += MARK_CONCURRENCY) {
-      await Promise.all(
-        entries
-          .slice(i, i + MARK_CONCURRENCY)
-          .map((entry) => this.entries.updateOne({ _id: entry._id, published: { $ne: true } }, { $set: { ...set, attemptLog: appendAttempt(entry, attempt) }, $inc: { attempts: 1 } })),
-      );
-    }
+  async markPublishedDone(published: readonly PublishedEntry[]): Promise<void> {
+    if (published.length === 0) return;
+    await this.finish(
+      published.map(({ entry, issuing, attempt }) => ({
+        ...entry,
+        published: true,
+        publishedAt: attempt.at,
+        issuing,
+        webhook: 'skipped' as const,
+        nextAttemptAt: attempt.at,
+        status: 'done' as const,
+        doneAt: attempt.at,
+        attempts: entry.attempts + 1,
+        attemptLog: appendAttempt(entry, attempt),
+      })),
+    );
   }
-
 
   /** Publishing failed; the entry is tried again at `nextAttemptAt`. */
   async publishFailed(entry: OutboxEntry, attempt: DeliveryAttempt, nextAttemptAt: Date): Promise<void> {
-    await this.entries.updateOne(
+    await this.pending.updateOne(
       { _id: entry._id, published: { $ne: true } },
       { $set: { lastError: attempt.error ?? 'unknown error', nextAttemptAt, attemptLog: appendAttempt(entry, attempt) }, $inc: { attempts: 1 } },
     );
@@ -175,7 +209,7 @@ export class MongoOutbox {
    * others get undefined.
    */
   async claim(entry: OutboxEntry, until: Date): Promise<OutboxEntry | undefined> {
-    const claimed = await this.entries.findOneAndUpdate(
+    const claimed = await this.pending.findOneAndUpdate(
       { _id: entry._id, status: 'pending', nextAttemptAt: entry.nextAttemptAt },
       { $set: { nextAttemptAt: until } },
       { returnDocument: 'after' },
@@ -191,8 +225,12 @@ export class MongoOutbox {
     if (next.webhook === 'pending') set.nextAttemptAt = next.nextAttemptAt;
     else if (next.webhook === 'failed') Object.assign(set, { status: 'failed', failedAt: at });
     else Object.assign(set, { status: 'done', doneAt: at });
-    const counted = attempt.outcome === 'skipped' ? {} : { attempts: 1, webhookAttempts: 1 };
-    await this.entries.updateOne({ _id: entry._id }, { $set: set, $inc: counted });
+    const counted = attempt.outcome === 'skipped' ? 0 : 1;
+    if (set.status === 'done') {
+      await this.finish([{ ...entry, ...set, attempts: entry.attempts + counted, webhookAttempts: entry.webhookAttempts + counted }]);
+      return;
+    }
+    await this.pending.updateOne({ _id: entry._id }, { $set: set, $inc: { attempts: counted, webhookAttempts: counted } });
   }
 
   /**
@@ -201,7 +239,7 @@ export class MongoOutbox {
    * it is not failed.
    */
   async retry(tenant: string, id: string): Promise<{ entry: OutboxEntry; retried: boolean } | undefined> {
-    const retried = await this.entries.findOneAndUpdate(
+    const retried = await this.pending.findOneAndUpdate(
       { _id: id, tenant, status: 'failed' },
       { $set: { status: 'pending', webhook: 'pending', webhookAttempts: 0, nextAttemptAt: new Date() } },
       { returnDocument: 'after' },
@@ -212,30 +250,66 @@ export class MongoOutbox {
   }
 
   async get(tenant: string, id: string): Promise<OutboxEntry | undefined> {
-    return (await this.entries.findOne({ _id: id, tenant })) ?? undefined;
+    return (await this.pending.findOne({ _id: id, tenant })) ?? (await this.done.findOne({ _id: id, tenant })) ?? undefined;
   }
 
   /** A tenant's entries, newest first, optionally of one status. */
   async list(tenant: string, options: { status?: OutboxEntry['status']; limit: number }): Promise<OutboxEntry[]> {
-    const filter = options.status ? { tenant, status: options.status } : { tenant };
-    return this.entries.find(filter).sort({ createdAt: -1 }).limit(options.limit).toArray();
+    const newest = (c: Collection<OutboxEntry>, filter: Record<string, unknown>) => c.find({ tenant, ...filter }).sort({ createdAt: -1, seq: -1 }).limit(options.limit).toArray();
+    if (options.status === 'done') return newest(this.done, {});
+    if (options.status) return newest(this.pending, { status: options.status });
+    const [open, finished] = await Promise.all([newest(this.pending, {}), newest(this.done, {})]);
+    return [...open, ...finished].sort(newestFirst).slice(0, options.limit);
   }
 
   /** The effects announced for a tenant's learners, oldest first: the ledger a backfill settles against. */
   async effectsOf(tenant: string): Promise<Effect[]> {
-    return (await this.entries.find({ tenant }).sort({ createdAt: 1, seq: 1 }).toArray()).map((e) => e.effect);
+    return (await this.ledger.find({ tenant }).sort({ createdAt: 1, seq: 1 }).toArray()).map((e) => e.effect);
   }
 
+  /** A learner's entries with their delivery state, oldest first. */
   async forLearner(tenant: string, learner: string): Promise<OutboxEntry[]> {
-    return this.entries.find({ tenant, learner }).sort({ createdAt: 1, seq: 1 }).toArray();
+    const [open, finished] = await Promise.all([this.pending.find({ tenant, learner }).toArray(), this.done.find({ tenant, learner }).toArray()]);
+    const byId = new Map([...finished, ...open].map((e) => [e._id, e]));
+    return [...byId.values()].sort(newestFirst).reverse();
   }
 
   async countPending(): Promise<number> {
-    return this.entries.countDocuments({ status: 'pending' });
+    return this.pending.countDocuments({ status: 'pending' });
   }
 
   async countFailed(): Promise<number> {
-    return this.entries.countDocuments({ status: 'failed' });
+    return this.pending.countDocuments({ status: 'failed' });
+  }
+
+  /** Entries in their final state: recorded as done, then out of the pending collection. */
+  private async finish(entries: readonly OutboxEntry[]): Promise<void> {
+    // A second dispatcher that published the same entry finds it done already: that is fine.
+    await insertNew(this.done, entries);
+    const ids = entries.map((e) => e._id);
+    // One delete for the batch: `$in` is filtered by FerretDB after reading the collection, which
+    // this one keeps small.
+    await this.pending.deleteMany(ids.length === 1 ? { _id: ids[0]! } : { _id: { $in: ids } });
+  }
+}
+
+function newestFirst(a: OutboxEntry, b: OutboxEntry): number {
+  return b.createdAt.getTime() - a.createdAt.getTime() || (b.seq ?? 0) - (a.seq ?? 0);
+}
+
+/** Inserts documents, tolerating those already there; returns the indexes of those inserted now. */
+async function insertNew<T extends { _id: string }>(collection: Collection<T>, docs: readonly T[]): Promise<Set<number>> {
+  const all = new Set(docs.map((_, i) => i));
+  if (docs.length === 0) return all;
+  try {
+    await collection.insertMany(docs as never, { ordered: false });
+    return all;
+  } catch (error) {
+    const writeErrors = (error as { writeErrors?: { code?: number; index?: number }[] | { code?: number; index?: number } }).writeErrors;
+    const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
+    if (list.length === 0 || list.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+    for (const e of list) all.delete(e.index!);
+    return all;
   }
 }
 
