@@ -77,6 +77,18 @@ describe('MongoOutbox', () => {
     expect(await outbox.effectsOf(tenant)).toHaveLength(1);
   });
 
+  it('queues the delivery of an effect a crash kept from being queued, when its batch is replayed', async () => {
+    const tenant = `t-${randomUUID()}`;
+    const effects = [award(tenant, 'ada')];
+    await outbox.add(effects);
+    // The state a crash leaves between writing the ledger and queueing the delivery.
+    await mongo.db.collection('criteria_outbox_pending').deleteOne({ _id: effects[0]!.id as never });
+
+    expect(await outbox.add(effects)).toEqual([]);
+    expect(await pendingIds(tenant)).toEqual([effects[0]!.id]);
+    expect((await outbox.dueToPublish(10_000)).map((e) => e._id)).toContain(effects[0]!.id);
+  });
+
   it('keeps a webhook entry pending until the issuer answers, then done; a failed one is kept and can be retried', async () => {
     const tenant = `t-${randomUUID()}`;
     const [first, second] = await outbox.add([award(tenant, 'ada'), award(tenant, 'bob')]);

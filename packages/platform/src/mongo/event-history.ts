@@ -57,7 +57,7 @@ const segmentOf = (offset: number) => Math.floor(offset / HISTORY_SEGMENT_OFFSET
  *
  * Chunks live in segments, one collection per Kafka partition and HISTORY_SEGMENT_OFFSETS offsets
  * (`event_history_p<partition>_s<segment>`, by the chunk's first offset), and each has a small
- * entry in `event_history_index` (bounds and tenants), written after the chunk. FerretDB answers
+ * entry in `event_history_index` (bounds and tenants), written with the chunk. FerretDB answers
  * every query, `_id` lookups included, by reading the whole collection (a second per lookup at a
  * few hundred chunks), so a reader scans the small index, then reads each segment it needs once:
  * a consumer taking a partition over reads the last segment or two, not the partition's history.
@@ -65,7 +65,8 @@ const segmentOf = (offset: number) => Math.floor(offset / HISTORY_SEGMENT_OFFSET
  * Chunks are insert-only. A slice replayed after a crash with the same bounds is the same chunk;
  * with other bounds its events are stored twice, which readers ignore (each offset once, each
  * event id once). A chunk whose index entry was never written (a crash between the two inserts)
- * is invisible, and its records, never committed, are consumed and stored again.
+ * is invisible, as is an entry whose chunk was never written (readers skip it); either way the
+ * slice's records, never committed, are consumed and stored again.
  */
 export class MongoEventHistory {
   private readonly db: Db;
@@ -118,8 +119,12 @@ export class MongoEventHistory {
       events: events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, json: JSON.stringify(event) })),
       storedAt,
     };
-    await insertOnce(this.segment(partition, Number(chunk.firstOffset)), chunk);
-    await insertOnce(this.index, { _id: chunk._id, partition, first: Number(chunk.firstOffset), last: Number(chunk.lastOffset), tenants: chunk.tenants, events: events.length, storedAt });
+    // Both at once: a reader that finds the entry before its chunk reads the segment without it,
+    // as if it had read a moment earlier (the slice's effects and offsets come after both).
+    await Promise.all([
+      insertOnce(this.segment(partition, Number(chunk.firstOffset)), chunk),
+      insertOnce(this.index, { _id: chunk._id, partition, first: Number(chunk.firstOffset), last: Number(chunk.lastOffset), tenants: chunk.tenants, events: events.length, storedAt }),
+    ]);
   }
 
   /**

@@ -119,10 +119,11 @@ export class MongoOutbox {
    * Stores effects: in the ledger, and as pending deliveries. Returns the entries new to the
    * ledger (not those an earlier attempt of the same batch stored).
    *
-   * The delivery is queued before the ledger is written, so a crash between the two leaves a
-   * queued delivery, never a ledger entry that nobody delivers. An effect that was queued now
-   * but was already in the ledger is a replay of one delivered before: its delivery is taken
-   * back (a crash between those two writes delivers it once more, under the same id).
+   * The delivery is queued as the ledger is written. An effect that was queued now but was
+   * already in the ledger is a replay: of one delivered before (done), whose delivery is taken
+   * back (a crash before that delivers it once more, under the same id), or of one whose
+   * delivery a crash kept from being queued, which is queued now. So no ledger entry is left
+   * without its delivery.
    */
   async add(effects: readonly Effect[]): Promise<OutboxEntry[]> {
     if (effects.length === 0) return [];
@@ -142,13 +143,22 @@ export class MongoOutbox {
       createdAt: now,
       nextAttemptAt: now,
     }));
-    const queued = await insertNew(this.pending, docs);
-    const recorded = await insertNew(
-      this.ledger,
-      docs.map(({ _id, tenant, learner, kind, effect, createdAt, seq }) => ({ _id, tenant, learner, kind, effect, createdAt, seq: seq ?? 0 })),
-    );
-    const redelivered = docs.filter((_, i) => queued.has(i) && !recorded.has(i)).map((d) => d._id);
-    if (redelivered.length > 0) await this.pending.deleteMany({ _id: redelivered.length === 1 ? redelivered[0]! : { $in: redelivered }, published: false });
+    const [queued, recorded] = await Promise.all([
+      insertNew(this.pending, docs),
+      insertNew(
+        this.ledger,
+        docs.map(({ _id, tenant, learner, kind, effect, createdAt, seq }) => ({ _id, tenant, learner, kind, effect, createdAt, seq: seq ?? 0 })),
+      ),
+    ]);
+    // Queued now but in the ledger already: a replay. Delivered before if it is done (queued again
+    // only now: taken back); otherwise an earlier attempt wrote the ledger and crashed before it
+    // queued the delivery, which is queued now. Replays are rare, so the done collection, large,
+    // is read only for them.
+    const replayed = docs.filter((_, i) => queued.has(i) && !recorded.has(i)).map((d) => d._id);
+    if (replayed.length > 0) {
+      const done = (await this.done.find(byIds(replayed), { projection: { _id: 1 } }).toArray()).map((d) => d._id);
+      if (done.length > 0) await this.pending.deleteMany({ ...byIds(done), published: false });
+    }
     return docs.filter((_, i) => recorded.has(i));
   }
 
@@ -286,11 +296,15 @@ export class MongoOutbox {
   private async finish(entries: readonly OutboxEntry[]): Promise<void> {
     // A second dispatcher that published the same entry finds it done already: that is fine.
     await insertNew(this.done, entries);
-    const ids = entries.map((e) => e._id);
     // One delete for the batch: `$in` is filtered by FerretDB after reading the collection, which
     // this one keeps small.
-    await this.pending.deleteMany(ids.length === 1 ? { _id: ids[0]! } : { _id: { $in: ids } });
+    await this.pending.deleteMany(byIds(entries.map((e) => e._id)));
   }
+}
+
+/** A filter on some ids: a plain equality for one (which FerretDB hands to PostgreSQL). */
+function byIds(ids: readonly string[]): { _id: string | { $in: string[] } } {
+  return { _id: ids.length === 1 ? ids[0]! : { $in: [...ids] } };
 }
 
 function newestFirst(a: OutboxEntry, b: OutboxEntry): number {
