@@ -10,6 +10,7 @@ import { CachedAuthenticator, MongoCriteriaDefinitions, MongoTenantDirectory, co
 import { createCriteriaAdminRouter } from '../../services/criteria/src/admin-app.js';
 import { registerCriteriaCommands } from '../../packages/cli/src/criteria-commands.js';
 import { requireStack } from '../support/stack.js';
+import { retireCriteriaOf } from '../support/criteria-stream.js';
 import { uniqueName } from '../support/ingest.js';
 
 const BADGE = 'https://issuer.example/badges/python-basics?cohort=2026|spring';
@@ -43,9 +44,12 @@ let baseUrl: string;
 let mongodbUri: string;
 const changes: { tenant: string; badgeClass: string }[] = [];
 
+const tenantsCreated: string[] = [];
+
 async function newTenant(): Promise<Tenant> {
   const name = uniqueName('criteria');
   await directory.createTenant(name);
+  tenantsCreated.push(name);
   const tokens = {} as Record<Scope, string>;
   for (const scope of ['sensor', 'consumer', 'reader', 'admin'] as const) tokens[scope] = (await directory.createKey(name, scope)).token;
   return { name, tokens };
@@ -79,6 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => server?.close(resolve));
+  if (definitions) await retireCriteriaOf(definitions, tenantsCreated);
   await mongo?.close();
 });
 

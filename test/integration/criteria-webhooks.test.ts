@@ -8,7 +8,7 @@ import { gradeEvent } from '../support/events.js';
 import { endOffsets, envelopeOf, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
 import { freePort } from '../support/net.js';
 import { requireStack } from '../support/stack.js';
-import { startGroupAt } from '../support/criteria-stream.js';
+import { retireCriteriaOf, startGroupAt } from '../support/criteria-stream.js';
 
 /**
  * Awards and revocations reaching the issuer: a signed webhook with retries and an operator's
@@ -119,6 +119,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await criteria?.close();
+  if (h) await retireCriteriaOf(new MongoCriteriaDefinitions(h.mongo.db), [h.tenant, issuing.tenant].filter(Boolean));
   await h?.close();
   receiver?.closeAllConnections();
   await new Promise((resolve) => (receiver ? receiver.close(resolve) : resolve(undefined)));

@@ -4,7 +4,7 @@ import { loadCriteriaConfig, startCriteria, type RunningCriteria } from '@badges
 import { gradeEvent } from '../support/events.js';
 import { endOffsets, envelopeOf, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
 import { requireStack } from '../support/stack.js';
-import { startGroupAt } from '../support/criteria-stream.js';
+import { retireCriteriaOf, startGroupAt } from '../support/criteria-stream.js';
 
 let h: IngestHarness;
 let criteria: RunningCriteria;
@@ -46,6 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await criteria?.close();
+  if (h) await retireCriteriaOf(new MongoCriteriaDefinitions(h.mongo.db), [h.tenant]);
   await h?.close();
 });
 

@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { Criteria } from '@badgestream/criteria';
-import { TOPICS } from '@badgestream/platform';
+import { TOPICS, type MongoCriteriaDefinitions } from '@badgestream/platform';
 import { endOffsets } from './ingest.js';
 
 /** The course `k` of a run: its attempts are filed under it, so each course's criteria select its events. */
@@ -40,4 +40,20 @@ export async function startGroupAt(kafka: Kafka, groupId: string, offsets?: Map<
     await admin.disconnect();
   }
   return start;
+}
+
+/**
+ * Retires every active criteria version of these tenants: a criteria group started later (another
+ * suite, a benchmark) evaluates every active version over the stored history, so a suite leaves
+ * none behind. Returns how many it retired.
+ */
+export async function retireCriteriaOf(definitions: MongoCriteriaDefinitions, tenants: Iterable<string>): Promise<number> {
+  let retired = 0;
+  for (const tenant of new Set(tenants)) {
+    for (const d of await definitions.active(tenant)) {
+      await definitions.retire(tenant, d.badgeClass, d.version);
+      retired++;
+    }
+  }
+  return retired;
 }
