@@ -7,6 +7,8 @@ export class PollLoop {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Nudged since the current round started: the next round starts at once, even if this one found nothing. */
+  private nudged = false;
 
   constructor(
     /** One round; true when it did something, so the next round starts at once. */
@@ -27,6 +29,7 @@ export class PollLoop {
 
   /** Starts the next round now rather than at the next poll. */
   nudge(): void {
+    this.nudged = true;
     this.wake?.();
   }
 
@@ -40,12 +43,15 @@ export class PollLoop {
   private async run(): Promise<void> {
     while (this.running) {
       let progressed = false;
+      // Work that arrives while the round runs (it may have looked before the work was there)
+      // nudges the loop: it must not then wait a whole poll.
+      this.nudged = false;
       try {
         progressed = await this.round();
       } catch (error) {
         this.onError(error);
       }
-      if (!progressed && this.running) {
+      if (!progressed && !this.nudged && this.running) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.pollMs);
           this.wake = () => {
