@@ -243,5 +243,5 @@ describe('reporting on the real stack', () => {
     // Nothing of the history is counted again: only the sentinels the wait writes, one per partition.
     expect(Number(/badgestream_reporting_events_applied_total\{[^}]*\} (\d+)/.exec(replayed)?.[1])).toBe(ends.size);
     expect(replayed).toContain('badgestream_consumer_lag{');
-  });
+  }, 300_000);
 });

@@ -148,7 +148,11 @@ export class Expected {
   topBadges(p: Params & { by: string; limit?: string }) {
     const events = this.selected(p).filter((e) => e.badge && e.badgeClass);
     const byBadge = new Map<string, Known[]>();
-    for (const e of events) byBadge.set(e.badgeClass, [...(byBadge.get(e.badgeClass) ?? []), e]);
+    for (const e of events) {
+      const list = byBadge.get(e.badgeClass);
+      if (list) list.push(e);
+      else byBadge.set(e.badgeClass, [e]);
+    }
     const ratio = RATIOS.find(([name]) => name === p.by);
     const ranked: { badgeClass: string; issuer: string; value: number }[] = [];
     for (const [badgeClass, list] of byBadge) {

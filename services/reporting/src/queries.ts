@@ -197,6 +197,7 @@ export interface Answer {
 
 interface ScopeLike {
   counts: Map<string, Map<number, number>>;
+  dayCounts: Map<string, Map<number, number>>;
   recipients: Map<string, Map<string, Set<number>>>;
   actors: Map<string, Map<string, Set<number>>>;
 }
@@ -213,13 +214,23 @@ function badgeClassesOf(view: TenantView | undefined, q: Filters) {
   return [...view.badges].filter(([iri, b]) => (q.badgeClass ? iri === q.badgeClass : iri !== '') && (!q.issuer || b.issuer === q.issuer));
 }
 
+/**
+ * Calls back with the events of an action in [fromH, toH): per day (with the day's first hour) when
+ * the range is whole days and hours are not needed, else per hour.
+ */
+function eachCount(s: ScopeLike, action: string, fromH: number, toH: number, byHour: boolean, add: (hour: number, events: number) => void): void {
+  if (!byHour && fromH % 24 === 0 && toH % 24 === 0) {
+    const fromD = fromH / 24;
+    const toD = toH / 24;
+    for (const [d, n] of s.dayCounts.get(action) ?? []) if (d >= fromD && d < toD) add(d * 24, n);
+    return;
+  }
+  for (const [h, n] of s.counts.get(action) ?? []) if (h >= fromH && h < toH) add(h, n);
+}
+
 function sumEvents(scopes: ScopeLike[], action: string, fromH: number, toH: number): number {
   let n = 0;
-  for (const s of scopes) {
-    const hours = s.counts.get(action);
-    if (!hours) continue;
-    for (const [h, c] of hours) if (h >= fromH && h < toH) n += c;
-  }
+  for (const s of scopes) eachCount(s, action, fromH, toH, false, (_, c) => (n += c));
   return n;
 }
 
@@ -282,23 +293,27 @@ function counts(view: TenantView | undefined, q: Extract<Query, { kind: 'counts'
     if (b === undefined) bucketOf.set(h, (b = bucketStart(h, q.groupBy)));
     return b;
   };
-  const cells = new Map<string, { bucket: number; action: string; events: number; recipients: Set<string>; actors: Set<string> }>();
-  const cell = (b: number, action: string) => {
-    const key = `${b}\u0000${action}`;
-    let c = cells.get(key);
-    if (!c) cells.set(key, (c = { bucket: b, action, events: 0, recipients: new Set(), actors: new Set() }));
-    return c;
-  };
+  type Cell = { bucket: number; action: string; events: number; recipients: Set<string>; actors: Set<string> };
+  const all: Cell[] = [];
   for (const action of actions) {
+    const cells = new Map<number, Cell>();
+    const cell = (b: number) => {
+      let c = cells.get(b);
+      if (!c) {
+        cells.set(b, (c = { bucket: b, action, events: 0, recipients: new Set(), actors: new Set() }));
+        all.push(c);
+      }
+      return c;
+    };
     for (const s of scopes) {
-      for (const [h, n] of s.counts.get(action) ?? []) if (h >= fromH && h < toH) cell(bucket(h), action).events += n;
+      eachCount(s, action, fromH, toH, q.groupBy === 'hour', (h, n) => (cell(bucket(h)).events += n));
       if (!q.distinct) continue;
       for (const kind of ['recipients', 'actors'] as const) {
-        for (const [id, hours] of s[kind].get(action) ?? []) for (const h of hours) if (h >= fromH && h < toH) cell(bucket(h), action)[kind].add(id);
+        for (const [id, hours] of s[kind].get(action) ?? []) for (const h of hours) if (h >= fromH && h < toH) cell(bucket(h))[kind].add(id);
       }
     }
   }
-  const rows = [...cells.values()]
+  const rows = all
     .filter((c) => c.events > 0)
     .sort((a, b) => a.bucket - b.bucket || (a.action < b.action ? -1 : a.action > b.action ? 1 : 0))
     .map((c) => ({ bucket: new Date(c.bucket).toISOString(), action: c.action, events: c.events, ...(q.distinct ? { recipients: c.recipients.size, actors: c.actors.size } : {}) }));

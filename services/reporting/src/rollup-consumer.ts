@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Counter, type Assignment, type ConsumedRecord, type Logger, type PoisonedRecord, type Registry } from '@badgestream/platform';
 import { factOf, type Fact } from './facts.js';
 import { encodeFacts } from './slice-data.js';
-import type { MongoReportingStore, SliceEntry } from './store.js';
+import { LostPartitionError, type MongoReportingStore, type SliceEntry } from './store.js';
 
 interface PartitionState {
+  /** This instance's ownership of the partition, recorded when it took the partition over. */
+  owner: string;
   /** Last offset whose slice is complete: records at or below it were counted already. */
   checkpoint: number;
   /** Event ids counted, with when they were received: a redelivery at a new offset is skipped. */
@@ -55,10 +57,10 @@ export class RollupConsumer {
   private state(partition: number): Promise<PartitionState> {
     let state = this.partitions.get(partition);
     if (!state) {
-      state = this.options.store.takeOver(partition, this.options.duplicateWindowMs).then(({ checkpoint, seen }) => {
-        const latestReceived = Math.max(0, ...seen.values());
+      state = this.options.store.takeOver(partition, this.options.duplicateWindowMs).then(({ owner, checkpoint, seen }) => {
+        const latestReceived = latest(seen.values());
         this.options.logger.info({ partition, checkpoint, seenIds: seen.size }, 'counting partition from its checkpoint');
-        return { checkpoint, seen, latestReceived, prunedAt: latestReceived };
+        return { owner, checkpoint, seen, latestReceived, prunedAt: latestReceived };
       });
       state.catch(() => this.partitions.delete(partition));
       this.partitions.set(partition, state);
@@ -69,7 +71,8 @@ export class RollupConsumer {
   async handleBatch(records: readonly ConsumedRecord[]): Promise<PoisonedRecord[]> {
     if (records.length === 0) return [];
     const partition = records[0]!.partition;
-    const state = await this.state(partition);
+    const statePromise = this.state(partition);
+    const state = await statePromise;
     const facts: Fact[] = [];
     const ids = new Map<string, number>();
     let fromOffset: number | undefined;
@@ -101,9 +104,17 @@ export class RollupConsumer {
     if (facts.length === 0 || fromOffset === undefined) return [];
 
     const toOffset = Number(records[records.length - 1]!.offset);
-    const receivedMax = Math.max(...ids.values());
+    const receivedMax = latest(ids.values());
     const id = `${this.options.store.group}|${partition}|${fromOffset}|${randomBytes(4).toString('hex')}`;
-    const entry = await this.options.store.writeSlice({ _id: id, partition, fromOffset, toOffset, events: facts.length }, encodeFacts(facts), [...ids.keys()], receivedMax);
+    let entry: SliceEntry;
+    try {
+      entry = await this.options.store.writeSlice({ _id: id, partition, fromOffset, toOffset, events: facts.length, owner: state.owner }, encodeFacts(facts), [...ids.keys()], receivedMax);
+    } catch (error) {
+      // Another instance (or this one, rejoined) owns the partition now: count it again from its
+      // checkpoint when the batch is retried, if it is still ours.
+      if (error instanceof LostPartitionError && this.partitions.get(partition) === statePromise) this.partitions.delete(partition);
+      throw error;
+    }
     // Durable: only now does this process remember the slice as counted.
     state.checkpoint = toOffset;
     for (const [eventId, at] of ids) state.seen.set(eventId, at);
@@ -124,4 +135,11 @@ export class RollupConsumer {
     state.prunedAt = state.latestReceived;
     await this.options.store.purgeSeen(partition, cutoff);
   }
+}
+
+/** The largest of many numbers (spreading millions of them into Math.max overflows the stack). */
+function latest(values: Iterable<number>): number {
+  let max = 0;
+  for (const v of values) if (v > max) max = v;
+  return max;
 }

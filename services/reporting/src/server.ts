@@ -23,7 +23,7 @@ import { openApiDocument } from './openapi.js';
 import { InvalidQueryError, QUERY_KINDS, answer, parseQuery, type Query, type QueryKind } from './queries.js';
 import { RollupConsumer } from './rollup-consumer.js';
 import { decodeFacts } from './slice-data.js';
-import { MongoReportingStore } from './store.js';
+import { MongoReportingStore, sliceCounts } from './store.js';
 import { ReportingView } from './view.js';
 import { ViewSync } from './view-sync.js';
 import { statementOf } from './xapi.js';
@@ -153,7 +153,7 @@ export async function startReporting(config: ReportingConfig, logger: Logger = c
     res.write('[');
     for await (const { id, data } of store.allSliceData()) {
       const entry = entries.get(id);
-      if (!entry || entry.toOffset > (checkpoints.get(entry.partition) ?? -1)) continue;
+      if (!entry || !sliceCounts(entry, checkpoints.get(entry.partition))) continue;
       const statements = decodeFacts(data)
         .filter((f) => f.badge && f.tenant === tenant && f.time >= range.from && f.time < range.to && (!range.badgeClass || f.badgeClass === range.badgeClass) && (!range.issuer || f.issuer === range.issuer))
         .map((f) => JSON.stringify(statementOf(f)));

@@ -1,14 +1,14 @@
 import type { Logger } from '@badgestream/platform';
 import type { Fact } from './facts.js';
 import { decodeFacts } from './slice-data.js';
-import type { MongoReportingStore, SliceEntry } from './store.js';
+import { sliceCounts, type MongoReportingStore, type SliceEntry } from './store.js';
 import type { ReportingView } from './view.js';
 
 /**
  * Keeps a process's view equal to the complete slices in MongoDB: all of them at start, then the
  * slices other instances of the group write (this instance's own are applied as it writes them).
- * A slice is applied only once its partition's checkpoint has reached its last offset, so an
- * unfinished slice, which the partition's next owner removes, is never counted.
+ * A slice is applied only once it counts (sliceCounts: complete, and written by the owner of its
+ * offsets), so an unfinished slice, or one written by an instance that lost its partition, never is.
  */
 export class ViewSync {
   constructor(
@@ -25,7 +25,7 @@ export class ViewSync {
     let applied = 0;
     for await (const { id, data } of this.store.allSliceData()) {
       const entry = entries.get(id);
-      if (!entry || entry.toOffset > (checkpoints.get(entry.partition) ?? -1)) continue;
+      if (!entry || !sliceCounts(entry, checkpoints.get(entry.partition))) continue;
       if (this.apply(entry, decodeFacts(data))) applied++;
     }
     this.logger.info({ slices: applied }, 'reporting view loaded');
@@ -39,7 +39,7 @@ export class ViewSync {
     const checkpoints = await this.store.checkpointsByPartition();
     let applied = 0;
     for (const entry of await this.store.recentEntries(3)) {
-      if (this.view.hasApplied(entry._id) || entry.toOffset > (checkpoints.get(entry.partition) ?? -1)) continue;
+      if (this.view.hasApplied(entry._id) || !sliceCounts(entry, checkpoints.get(entry.partition))) continue;
       const data = await this.store.sliceData(entry._id);
       if (data === undefined) continue;
       if (this.apply(entry, decodeFacts(data))) applied++;
