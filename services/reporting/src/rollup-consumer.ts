@@ -98,17 +98,26 @@ export class RollupConsumer {
       ids.set(fact.eventId, fact.receivedAt);
       facts.push(fact);
     }
-    if (replayed) this.skipped.inc({ reason: 'replayed' }, replayed);
-    if (duplicates) this.skipped.inc({ reason: 'duplicate' }, duplicates);
-    if (notEvents) this.skipped.inc({ reason: 'not-an-event' }, notEvents);
-    if (facts.length === 0 || fromOffset === undefined) return [];
-
     const toOffset = Number(records[records.length - 1]!.offset);
-    const receivedMax = latest(ids.values());
-    const id = `${this.options.store.group}|${partition}|${fromOffset}|${randomBytes(4).toString('hex')}`;
-    let entry: SliceEntry;
+    const countSkipped = () => {
+      if (replayed) this.skipped.inc({ reason: 'replayed' }, replayed);
+      if (duplicates) this.skipped.inc({ reason: 'duplicate' }, duplicates);
+      if (notEvents) this.skipped.inc({ reason: 'not-an-event' }, notEvents);
+    };
+    if (fromOffset === undefined) {
+      countSkipped();
+      return [];
+    }
+    let entry: SliceEntry | undefined;
     try {
-      entry = await this.options.store.writeSlice({ _id: id, partition, fromOffset, toOffset, events: facts.length, owner: state.owner }, encodeFacts(facts), [...ids.keys()], receivedMax);
+      if (facts.length === 0) {
+        // Nothing to count, but the checkpoint moves on: these records are settled even once their
+        // ids have left the duplicate window.
+        await this.options.store.moveCheckpoint(partition, state.owner, toOffset);
+      } else {
+        const id = `${this.options.store.group}|${partition}|${fromOffset}|${randomBytes(4).toString('hex')}`;
+        entry = await this.options.store.writeSlice({ _id: id, partition, fromOffset, toOffset, events: facts.length, owner: state.owner }, encodeFacts(facts), [...ids.keys()], latest(ids.values()));
+      }
     } catch (error) {
       // Another instance (or this one, rejoined) owns the partition now: count it again from its
       // checkpoint when the batch is retried, if it is still ours.
@@ -116,9 +125,11 @@ export class RollupConsumer {
       throw error;
     }
     // Durable: only now does this process remember the slice as counted.
+    countSkipped();
     state.checkpoint = toOffset;
+    if (!entry) return [];
     for (const [eventId, at] of ids) state.seen.set(eventId, at);
-    state.latestReceived = Math.max(state.latestReceived, receivedMax);
+    state.latestReceived = Math.max(state.latestReceived, latest(ids.values()));
     this.applied.inc(facts.length);
     this.slices.inc();
     this.options.onSlice(entry, facts);

@@ -113,9 +113,14 @@ export class MongoReportingStore {
       this.data.insertOne({ _id: entry._id, group: this.group, partition: entry.partition, data }),
       this.seen.insertOne({ _id: entry._id, group: this.group, partition: entry.partition, receivedMax, ids: ids.join('\n') }),
     ]);
-    const moved = await this.checkpoints.updateOne({ _id: checkpointId(this.group, entry.partition), owner: entry.owner }, { $set: { offset: entry.toOffset, at: new Date() } });
-    if (moved.matchedCount === 0) throw new LostPartitionError(entry.partition);
+    await this.moveCheckpoint(entry.partition, entry.owner, entry.toOffset);
     return full;
+  }
+
+  /** Moves a partition's checkpoint; throws LostPartitionError when the owner no longer holds the partition. */
+  async moveCheckpoint(partition: number, owner: string, offset: number): Promise<void> {
+    const moved = await this.checkpoints.updateOne({ _id: checkpointId(this.group, partition), owner }, { $set: { offset, at: new Date() } });
+    if (moved.matchedCount === 0) throw new LostPartitionError(partition);
   }
 
   /** The checkpoint and owners of each partition. */
