@@ -17,6 +17,7 @@ import {
 import { ingestOptions, loadIngestConfig, startIngest } from '@badgestream/ingest';
 import { criteriaOptions, loadCriteriaConfig, startCriteria } from '@badgestream/criteria-service';
 import { loadRelayConfig, relayOptions, startRelay } from '@badgestream/relay';
+import { loadReportingConfig, reportingOptions, startReporting } from '@badgestream/reporting';
 import { registerCriteriaCommands } from './criteria-commands.js';
 import { registerIssuerCommands } from './issuer-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
@@ -65,6 +66,17 @@ export function buildProgram(): Command {
     .action(async (opts: { port?: number; host?: string }) => {
       const config = loadRelayConfig(withOverrides(opts, 'RELAY'));
       runUntilSignalled(await startRelay(config));
+    });
+
+  serve
+    .command('reporting')
+    .description('reporting: the rollup consumer over caliper.events and the reporting API (counts, funnel, ratios, consumers, time to earn, top badge classes, CSV and xAPI exports, /openapi.json)')
+    .addOption(new Option('--port <n>', 'port to listen on (overrides REPORTING_PORT)').argParser(portNumber))
+    .addOption(new Option('--host <address>', 'address to bind (overrides REPORTING_HOST)'))
+    .addHelpText('after', `\nConfiguration is read from the environment (defaults in brackets):\n${describeConfig(reportingOptions)}\n`)
+    .action(async (opts: { port?: number; host?: string }) => {
+      const config = loadReportingConfig(withOverrides(opts, 'REPORTING'));
+      runUntilSignalled(await startReporting(config));
     });
 
   const tenants = program.command('tenants').description('manage tenants (one per issuing organisation)');

@@ -46,6 +46,11 @@ export interface ConsumerRunnerOptions {
   /** A fetched batch is handled and committed in slices of at most this many records. */
   maxRecordsPerCommit?: number;
   /**
+   * Largest fetch per partition (kafkajs maxBytesPerPartition, default 1 MiB): a consumer that
+   * aggregates whole slices in memory fetches more per request, so its slices can be larger.
+   */
+  maxBytesPerPartition?: number;
+  /**
    * Called each time this member joins the group, with its member id and the partitions it was
    * given, by topic: a handler that keeps state per partition drops what it no longer owns (and
    * everything when the member id changed: it was out of the group meanwhile). Called with no
@@ -110,6 +115,7 @@ export class ConsumerRunner {
       sessionTimeout,
       heartbeatInterval: this.heartbeatIntervalMs,
       rebalanceTimeout: Math.max(sessionTimeout, 15_000),
+      ...(this.options.maxBytesPerPartition ? { maxBytesPerPartition: this.options.maxBytesPerPartition, maxBytes: Math.max(10_485_760, this.options.maxBytesPerPartition * 2) } : {}),
     });
     // kafkajs restarts a consumer after a retriable crash by itself; after any other, this
     // runner starts a fresh one, so a process never stays alive without consuming.
