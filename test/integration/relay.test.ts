@@ -4,6 +4,10 @@ import { OPEN_BADGES_CONTEXT_IRI } from '@badgestream/profile-open-badges';
 import { MongoHostedBadgeObjects, MongoRelayStore, TOPICS, type RelayEndpointStatus } from '@badgestream/platform';
 import { CALIPER_V1P2, endOffsets, envelopeOf, eventId, readFrom, startIngestHarness, uniqueName, type DecodedRecord, type IngestHarness } from '../support/ingest.js';
 import { IssuerStandIn, startRelayHarness, until, type ReceivedEnvelope, type RelayHarness } from '../support/relay.js';
+import { eventsSchemaId, getReport, startReportingOn, waitUntilCounted } from '../support/reporting.js';
+import type { RunningReporting } from '@badgestream/reporting';
+import { startGroupAt } from '../support/criteria-stream.js';
+import { requireStack } from '../support/stack.js';
 
 /**
  * Closing the loop, from both ends, on the real stack: an issuer tenant advertises its /caliper
@@ -16,6 +20,7 @@ let h: IngestHarness;
 let relay: RelayHarness;
 let standIn: IssuerStandIn;
 let store: MongoRelayStore;
+let reporting: RunningReporting | undefined;
 const run = uniqueName('loop');
 const consumer = { tenant: '', sensor: '' };
 const issuer = { badge: '', assertion: '', issuerProfile: '', endpoint: '', consumerToken: '' };
@@ -81,6 +86,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await reporting?.close();
   await relay?.close();
   await standIn?.close();
   await h?.close();
@@ -121,11 +127,17 @@ describe('the issuer advertises where to report', () => {
 });
 
 describe('a consumer tenant reports back through the relay', () => {
-  it("a verification at the consumer's side appears among the issuer's events in caliper.events; unwanted actions and its own badges do not", async () => {
+  it("a verification at the consumer's side appears among the issuer's events in caliper.events and in its reporting figures; unwanted actions and its own badges do not", async () => {
     await store.putEndpoint(consumer.tenant, issuer.endpoint, { token: issuer.consumerToken });
     const own = `https://consumer.example/${run}/badges/own`;
     await new MongoHostedBadgeObjects(h.mongo.db).put(consumer.tenant, { id: own, type: 'BadgeClass', name: 'Our own' }, 'admin');
     const from = await endOffsets(h.kafka, TOPICS.events);
+    // The issuer's reporting, with a group of its own from here on.
+    const stack = await requireStack();
+    const reportingGroup = uniqueName('loop-reporting');
+    await startGroupAt(h.kafka, reportingGroup, from);
+    // The database of the tenants and keys: the issuer's reader key is the one it reads with.
+    reporting = await startReportingOn(stack, stack.mongodbUri, reportingGroup);
     const verified = badgeEvent('Verified', issuer.assertion);
     const accessed = badgeEvent('Accessed', issuer.assertion);
     const ownVerified = badgeEvent('Verified', own);
@@ -141,6 +153,16 @@ describe('a consumer tenant reports back through the relay', () => {
     // The relay decided on the two others without forwarding them, and recorded one delivery.
     await until('intake decisions', async () => [await intakeCount('own'), await intakeCount('unwanted')], ([o, u]) => o! > ownBefore && u! > unwantedBefore);
     expect(await until('delivered', () => statusOf(issuer.endpoint), (s) => s?.delivered === 1)).toMatchObject({ backlog: 0, delivered: 1, dead: 0 });
+
+    // The issuer's figures count the verification once, from its consumer; the Accessed it does
+    // not ask for is not among them.
+    await waitUntilCounted(h.kafka, reportingGroup, await eventsSchemaId(stack));
+    const day = { from: '2026-11-20', to: '2026-11-21', groupBy: 'day' };
+    const counts = await getReport(reporting.url, '/reports/counts', h.tokens.reader, { ...day, action: 'Verified,Accessed', distinct: 'true' });
+    expect(counts.status).toBe(200);
+    expect(counts.body.rows).toEqual([{ bucket: '2026-11-20T00:00:00.000Z', action: 'Verified', events: 1, recipients: expect.any(Number), actors: 1 }]);
+    const consumers = await getReport(reporting.url, '/reports/consumers', h.tokens.reader, { from: day.from, to: day.to, action: 'Verified' });
+    expect(JSON.stringify(consumers.body)).toContain(verifier.id);
   });
 });
 
