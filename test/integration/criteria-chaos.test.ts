@@ -17,6 +17,7 @@ import { gradeEvent, sessionEvent } from '../support/events.js';
 import { requireStack } from '../support/stack.js';
 import { courseBadge, courseCriteria, courseIri } from '../support/criteria-stream.js';
 import { freePort } from '../support/net.js';
+import { seededRandom } from '../support/random.js';
 
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 100_000);
 const LEARNERS = Number(process.env.CHAOS_LEARNERS ?? 1000);
@@ -24,19 +25,9 @@ const BADGES = Number(process.env.CHAOS_BADGES ?? 20);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 10);
 const CHUNKS = 25;
 
-/** A small deterministic PRNG, so a failing run can be replayed with the same CHAOS_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
-const random = prng(SEED);
+// Deterministic, so a failing run can be replayed with the same CHAOS_SEED.
+const random = seededRandom(SEED);
 
 const run = uniqueName('chaos');
 const badgeClass = (k: number) => courseBadge(run, k);

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { TOPICS, frameJson } from '@badgestream/platform';
+import { seededRandom } from './random.js';
 
 const OB_CONTEXT = ['https://w3id.org/badgestream/caliper/open-badges/v1', 'http://purl.imsglobal.org/ctx/caliper/v1p2'];
 const CALIPER = 'http://purl.imsglobal.org/ctx/caliper/v1p2';
@@ -31,17 +32,6 @@ export interface GeneratedEvent {
   event: Record<string, unknown>;
 }
 
-/** A small deterministic generator (mulberry32), so a seed gives the same history. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface HistoryOptions {
   tenant: string;
@@ -69,7 +59,7 @@ const BACKPACKS = ['https://backpack.example.net', 'https://wallet.example.com']
  * Accessed name the assertion by IRI only (no badge class).
  */
 export function generateHistory(options: HistoryOptions): GeneratedEvent[] {
-  const rnd = random(options.seed);
+  const rnd = seededRandom(options.seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
   const badgeCount = options.badgeClasses ?? 12;
   const issuerCount = options.issuers ?? 3;

@@ -139,6 +139,8 @@ export class OutboxDispatcher {
   private readonly unrecorded = new Map<string, PublishedEntry>();
   private recorder: Promise<void> | undefined;
   private stopping = false;
+  /** Ids this dispatcher published, the last PUBLISHED_MEMORY of them. */
+  private readonly published = new Set<string>();
 
   /** Looks for due entries now rather than at the next poll. */
   nudge(): void {
@@ -183,9 +185,6 @@ export class OutboxDispatcher {
     const offered = new Set(this.offered.map((e) => e._id));
     return due.filter((entry) => !this.published.has(entry._id) && !offered.has(entry._id)).slice(0, limit);
   }
-
-  /** Ids this dispatcher published, the last PUBLISHED_MEMORY of them. */
-  private readonly published = new Set<string>();
 
   private remember(entries: readonly OutboxEntry[]): void {
     for (const entry of entries) this.published.add(entry._id);
