@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectMongo, createLogger, type MongoConnection } from '@badgestream/platform';
-import { LostPartitionError, MongoReportingStore, ReportingView, ViewSync, encodeFacts, type Fact } from '@badgestream/reporting';
+import { connectMongo, createLogger, createMetricsRegistry, type ConsumedRecord, type MongoConnection } from '@badgestream/platform';
+import { LostPartitionError, MongoReportingStore, ReportingView, RollupConsumer, ViewSync, encodeFacts, type Fact } from '@badgestream/reporting';
 import { requireStack, uniqueName } from '../support/stack.js';
 import { databaseUri } from '../support/reporting.js';
 
@@ -49,5 +49,28 @@ describe('slices of a partition taken over', () => {
     const next = await a.takeOver(0, 3_600_000);
     expect(next.checkpoint).toBe(19);
     expect(new Set(next.seen.keys())).toEqual(new Set(['urn:uuid:1', 'urn:uuid:2']));
+  });
+});
+
+describe('copies of an event', () => {
+  it('are the same event of the same tenant: a report relayed to an issuer, same id, counts for the issuer too', async () => {
+    const store = new MongoReportingStore(mongo.db, uniqueName('metrics'));
+    await store.init();
+    const counted: Fact[] = [];
+    const consumer = new RollupConsumer({ store, logger: createLogger('test', 'silent'), metrics: createMetricsRegistry('test'), duplicateWindowMs: 3_600_000, onSlice: (_, facts) => counted.push(...facts) });
+    const verified = { id: 'urn:uuid:5a0c1b6e-4f7d-4c39-9a43-1f3a2c9d8e71', type: 'BadgeEvent', action: 'Verified', actor: 'https://verify.example', object: 'https://issuer.example/assertions/1', eventTime: '2026-11-20T09:00:00.000Z' };
+    const record = (offset: number, tenant: string): ConsumedRecord => ({
+      topic: 'caliper.events',
+      partition: 0,
+      offset: String(offset),
+      key: `${tenant}|https://verify.example`,
+      headers: { 'badgestream-tenant': tenant, 'badgestream-event-id': verified.id, 'badgestream-received-at': '2026-11-20T09:00:01.000Z' },
+      value: verified,
+      raw: null,
+    });
+    // The consumer tenant's event, the issuer's copy relayed to it, then the issuer's copy again.
+    await consumer.handleBatch([record(0, 'consumer'), record(1, 'issuer')]);
+    await consumer.handleBatch([record(2, 'issuer')]);
+    expect(counted.map((f) => f.tenant)).toEqual(['consumer', 'issuer']);
   });
 });

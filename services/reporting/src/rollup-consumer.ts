@@ -9,7 +9,7 @@ interface PartitionState {
   owner: string;
   /** Last offset whose slice is complete: records at or below it were counted already. */
   checkpoint: number;
-  /** Event ids counted, with when they were received: a redelivery at a new offset is skipped. */
+  /** Events counted (tenant and event id), with when they were received: a redelivery at a new offset is skipped. */
   seen: Map<string, number>;
   latestReceived: number;
   prunedAt: number;
@@ -91,11 +91,14 @@ export class RollupConsumer {
         notEvents++;
         continue;
       }
-      if (state.seen.has(fact.eventId) || ids.has(fact.eventId)) {
+      // A copy is the same event of the same tenant: a report relayed to an issuer keeps the id
+      // it has in the consumer tenant, often in the same partition, and counts for both.
+      const key = seenKey(fact);
+      if (state.seen.has(key) || ids.has(key)) {
         duplicates++;
         continue;
       }
-      ids.set(fact.eventId, fact.receivedAt);
+      ids.set(key, fact.receivedAt);
       facts.push(fact);
     }
     const toOffset = Number(records[records.length - 1]!.offset);
@@ -128,7 +131,7 @@ export class RollupConsumer {
     countSkipped();
     state.checkpoint = toOffset;
     if (!entry) return [];
-    for (const [eventId, at] of ids) state.seen.set(eventId, at);
+    for (const [key, at] of ids) state.seen.set(key, at);
     state.latestReceived = Math.max(state.latestReceived, latest(ids.values()));
     this.applied.inc(facts.length);
     this.slices.inc();
@@ -153,4 +156,9 @@ function latest(values: Iterable<number>): number {
   let max = 0;
   for (const v of values) if (v > max) max = v;
   return max;
+}
+
+/** How a counted event is remembered: its tenant and its id. */
+function seenKey(fact: Pick<Fact, 'tenant' | 'eventId'>): string {
+  return `${fact.tenant}|${fact.eventId}`;
 }
