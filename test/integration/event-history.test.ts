@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Binary } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoEventHistory, connectMongo, type HistoryEvent, type MongoConnection } from '@badgestream/platform';
 import { requireStack } from '../support/stack.js';
@@ -68,5 +69,32 @@ describe('MongoEventHistory', () => {
     await history.append(partition, [event(tenant, 'ada', 20_002)]);
     await history.append(partition, [event(tenant, 'ada', 20_003)]);
     expect(await replayed([tenant], 20_000, 30_000)).toEqual([`${tenant}@20000`, `${tenant}@20001`, `${tenant}@20002`, `${tenant}@20003`]);
+  });
+
+  it('stores a chunk as one deflated value, and still reads chunks stored with their events as fields', async () => {
+    const tenant = `t-${randomUUID()}`;
+    const stored = event(tenant, 'ada', 30_000);
+    await history.append(partition, [stored]);
+    const chunk = await mongo.db.collection(`event_history_p${partition}_s3`).findOne({ _id: `${partition}@30000-30000` as never });
+    expect(Object.keys(chunk!)).not.toContain('events');
+    expect(chunk!.packed).toBeInstanceOf(Binary);
+
+    // As chunks were written before they were packed: an entry and a chunk with events as JSON text.
+    const old = event(tenant, 'cy', 30_001);
+    const storedAt = new Date();
+    await mongo.db.collection(`event_history_p${partition}_s3`).insertOne({
+      _id: `${partition}@30001-30001` as never,
+      partition,
+      firstOffset: '30001',
+      lastOffset: '30001',
+      tenants: [tenant],
+      events: [{ tenant, learner: 'cy', offset: '30001', json: JSON.stringify(old.event) }],
+      storedAt,
+    });
+    await mongo.db.collection('event_history_index').insertOne({ _id: `${partition}@30001-30001` as never, partition, first: 30_001, last: 30_001, tenants: [tenant], events: 1, storedAt });
+
+    const all: HistoryEvent[] = [];
+    for await (const e of history.replay(partition, [tenant], 30_000n, 40_000n)) all.push(e);
+    expect(all).toEqual([stored, old]);
   });
 });

@@ -27,7 +27,7 @@ export const criteriaOptions = {
   },
   criteriaRefreshMs: { env: 'CRITERIA_REFRESH_MS', description: 'how often active criteria are reloaded from MongoDB', default: 5000, parse: parse.integer(100, 3_600_000) },
   authCacheTtlMs: { env: 'CRITERIA_AUTH_CACHE_TTL_MS', description: 'how long a token lookup is cached', default: 5000, parse: parse.integer(0, 3_600_000) },
-  instanceId: { env: 'CRITERIA_INSTANCE_ID', description: 'unique id of this instance, used in Kafka transactional ids of the outbox publisher', default: '', defaultLabel: 'hostname-pid', parse: parse.string },
+  instanceId: { env: 'CRITERIA_INSTANCE_ID', description: 'name of this instance in its log lines (field `instance`), e.g. the pod name', default: '', defaultLabel: 'none', parse: parse.string },
   dispatcherPollMs: { env: 'CRITERIA_DISPATCHER_POLL_MS', description: 'how often the outbox dispatcher looks for due deliveries when it is idle (new effects wake it at once)', default: 1000, parse: parse.integer(10, 60_000) },
   webhookTimeoutMs: { env: 'CRITERIA_WEBHOOK_TIMEOUT_MS', description: 'how long one webhook delivery may take, connection to answer, before it counts as failed and is retried', default: 10_000, parse: parse.integer(100, 300_000) },
   webhookMaxAttempts: { env: 'CRITERIA_WEBHOOK_MAX_ATTEMPTS', description: 'webhook attempts before a delivery is given up (status failed, kept for an operator to retry)', default: 12, parse: parse.integer(1, 100) },

@@ -65,7 +65,7 @@ const CLAIM_MARGIN_MS = 30_000;
  *
  * 1. publishes the effect's BadgeEvent to caliper.events (keyed by tenant and learner, so it
  *    lands in the learner's partition and reporting counts it), with an `Issued` event beside
- *    an award when the tenant issues through Badgestream; one Kafka transaction per batch. A
+ *    an award when the tenant issues through Badgestream; one idempotent send per batch. A
  *    crash before the entry is marked publishes again: the event ids are deterministic, so
  *    consumers see duplicates they already ignore.
  * 2. for a tenant issuing by webhook, POSTs the signed award request to the issuer, retrying

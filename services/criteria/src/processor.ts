@@ -81,7 +81,7 @@ interface PartitionState {
 const END_OF_HISTORY = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Flushes of a partition between two deletions of the snapshots they superseded. */
-const COMPACT_EVERY = 10;
+const COMPACT_EVERY = Number(process.env.EXPERIMENT_COMPACT_EVERY ?? 10);
 
 /** Changes computed from some events, installed into the partition's state only once their effects are durable. */
 interface Changes {

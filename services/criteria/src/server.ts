@@ -41,7 +41,8 @@ export interface RunningCriteria {
  * progress in MongoDB and writes awards and revocations to an outbox; a dispatcher that
  * publishes them as BadgeEvents; and an HTTP API for criteria administration and progress.
  */
-export async function startCriteria(config: CriteriaConfig, logger: Logger = createLogger('criteria', config.logLevel)): Promise<RunningCriteria> {
+export async function startCriteria(config: CriteriaConfig, baseLogger: Logger = createLogger('criteria', config.logLevel)): Promise<RunningCriteria> {
+  const logger = config.instanceId ? baseLogger.child({ instance: config.instanceId }) : baseLogger;
   const { metrics, kafka, registry, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'criteria', config, logger, valueSchemas: loadKafkaValueSchemas() });
   const directory = new MongoTenantDirectory(mongo.db);
   const definitions = new MongoCriteriaDefinitions(mongo.db);
@@ -51,7 +52,9 @@ export async function startCriteria(config: CriteriaConfig, logger: Logger = cre
   const issuers = new MongoIssuerSettings(mongo.db);
   await Promise.all([directory.init(), definitions.init(), progress.init(), outbox.init(), history.init()]);
 
-  const eventLog = new KafkaEventLog({ kafka, valueSchemaIds, logger, metrics, producers: 1, instanceId: `criteria-${config.instanceId || `${process.pid}`}` });
+  // Not atomic: each entry's events go to one partition (its learner's key), so they are one
+  // record batch anyway, and a failed send is retried under the same event ids.
+  const eventLog = new KafkaEventLog({ kafka, valueSchemaIds, logger, metrics, producers: 1, atomic: false });
   await eventLog.connect();
   const dispatcher = new OutboxDispatcher({ outbox, issuers, eventLog, logger, metrics, pollMs: config.dispatcherPollMs, webhook: webhookPolicy(config) });
 

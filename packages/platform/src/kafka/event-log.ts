@@ -11,8 +11,15 @@ export interface KafkaEventLogOptions {
   valueSchemaIds: ReadonlyMap<string, number>;
   logger: Logger;
   metrics: Registry;
-  /** Transactional producers working in parallel; each runs one transaction at a time. */
+  /** Producers working in parallel; each writes one batch (transaction) at a time. */
   producers?: number;
+  /**
+   * Whether a publish is written in a Kafka transaction, all its records visible together or
+   * none (default). Without, each publish is one idempotent send (acks=all) per broker: one
+   * round trip instead of a transaction's four, for a publisher whose records stand alone and are
+   * safe to write again under the same ids after a failure (the criteria outbox).
+   */
+  atomic?: boolean;
   /**
    * Unique among running instances: producers with the same transactional id fence
    * each other. A stable id (e.g. a StatefulSet pod name) lets a restarted instance
@@ -36,7 +43,8 @@ interface PendingPublish {
  * transaction by an idempotent producer with acks=all, so an envelope's events become
  * visible to (read_committed) consumers all together or not at all, even when they
  * span partitions and topics. Concurrent publishes are grouped into one transaction
- * (group commit): under load the per-transaction round trips are shared.
+ * (group commit): under load the per-transaction round trips are shared. A log created
+ * with `atomic: false` sends instead (see the option).
  */
 export class KafkaEventLog implements EventLog {
   private readonly queue: PendingPublish[] = [];
@@ -51,14 +59,14 @@ export class KafkaEventLog implements EventLog {
     const count = options.producers ?? 2;
     const instanceId = options.instanceId ?? `${hostname()}-${process.pid}`;
     for (let i = 0; i < count; i++) {
-      const slot = new ProducerSlot(options.kafka, `badgestream-${instanceId}-${i}`, options.transactionTimeoutMs ?? 15_000);
+      const slot = new ProducerSlot(options.kafka, options.atomic === false ? undefined : `badgestream-${instanceId}-${i}`, options.transactionTimeoutMs ?? 15_000);
       this.slots.push(slot);
       this.idle.push(slot);
     }
     this.maxRecords = options.maxRecordsPerTransaction ?? 5000;
     this.transactionSeconds = new Histogram({
       name: 'badgestream_kafka_produce_seconds',
-      help: 'Time from the start of a Kafka transaction to its commit (or failure)',
+      help: 'Time to write a batch of records: from the start of its Kafka transaction to the commit (or failure), or its send when not atomic',
       labelNames: ['outcome'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [options.metrics],
@@ -135,7 +143,7 @@ export class KafkaEventLog implements EventLog {
     const started = process.hrtime.bigint();
     const topicMessages = mergeByTopic(batch);
     try {
-      await slot.inTransaction(topicMessages);
+      await slot.write(topicMessages);
       this.observe('committed', started);
       for (const p of batch) p.resolve();
     } catch (error) {
@@ -179,20 +187,20 @@ function mergeByTopic(batch: PendingPublish[]): { topic: string; messages: Messa
   return [...merged].map(([topic, messages]) => ({ topic, messages }));
 }
 
-/** One transactional producer, recreated after a failure so a broken transaction state never sticks. */
+/** One producer (transactional unless it has no transactional id), recreated after a failure so a broken transaction state never sticks. */
 class ProducerSlot {
   private current: Promise<Producer> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly transactionalId: string,
+    private readonly transactionalId: string | undefined,
     private readonly transactionTimeoutMs: number,
   ) {}
 
   producer(): Promise<Producer> {
     if (!this.current) {
       const producer = this.kafka.producer({
-        transactionalId: this.transactionalId,
+        ...(this.transactionalId ? { transactionalId: this.transactionalId } : {}),
         // Java-compatible murmur2: the same key lands on the same partition as with any other client.
         createPartitioner: Partitioners.DefaultPartitioner,
         idempotent: true,
@@ -212,8 +220,17 @@ class ProducerSlot {
     return this.current;
   }
 
-  async inTransaction(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
+  async write(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
     const producer = await this.producer();
+    if (!this.transactionalId) {
+      try {
+        await producer.sendBatch({ topicMessages, acks: -1 });
+      } catch (error) {
+        await this.reset(producer);
+        throw error;
+      }
+      return;
+    }
     let transaction;
     try {
       transaction = await producer.transaction();

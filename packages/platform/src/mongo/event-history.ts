@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { pack, unpack, type Packed } from './packed.js';
 
 /** One event as kept for history: whose it is, where it came from, and the event itself. */
 export interface HistoryEvent {
@@ -9,7 +10,7 @@ export interface HistoryEvent {
   event: Record<string, unknown>;
 }
 
-/** How an event is stored: as JSON text, because Caliper keys may hold '.' or start with '$' (extension IRIs, JSON-LD), which FerretDB refuses as document keys. */
+/** How chunks stored before `packed` held their events: each as JSON text. */
 interface StoredEvent {
   tenant: string;
   learner: string;
@@ -24,7 +25,10 @@ interface HistoryChunk {
   firstOffset: string;
   lastOffset: string;
   tenants: string[];
-  events: StoredEvent[];
+  /** The slice's events (HistoryEvent[]), packed. */
+  packed?: Packed;
+  /** The events of a chunk stored before `packed` (still read). */
+  events?: StoredEvent[];
   storedAt: Date;
 }
 
@@ -116,7 +120,7 @@ export class MongoEventHistory {
       firstOffset: events[0]!.offset,
       lastOffset: events.at(-1)!.offset,
       tenants: [...new Set(events.map((e) => e.tenant))].sort(),
-      events: events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, json: JSON.stringify(event) })),
+      packed: await pack(events.map(({ tenant, learner, offset, event }) => ({ tenant, learner, offset, event }))),
       storedAt,
     };
     // Both at once: a reader that finds the entry before its chunk reads the segment without it,
@@ -138,13 +142,12 @@ export class MongoEventHistory {
     const entries = (await this.index.find({ partition }).toArray()).filter((e) => e.last >= Number(from) && e.first < Number(before) && e.tenants.some((t) => wanted.has(t)));
     let next = from;
     for await (const chunk of this.chunksOf(entries)) {
-      for (const stored of chunk.events) {
+      for (const stored of await eventsIn(chunk)) {
         const offset = BigInt(stored.offset);
         // Chunks of slices cut differently overlap: each offset once, in order.
         if (offset < next || offset >= before) continue;
         next = offset + 1n;
-        if (!wanted.has(stored.tenant)) continue;
-        yield { tenant: stored.tenant, learner: stored.learner, offset: stored.offset, event: JSON.parse(stored.json) as Record<string, unknown> };
+        if (wanted.has(stored.tenant)) yield stored;
       }
     }
   }
@@ -153,16 +156,21 @@ export class MongoEventHistory {
   async *eventsOf(tenant: string): AsyncGenerator<HistoryEvent> {
     const seen = new Set<string>();
     for await (const chunk of this.chunksOf(await this.index.find({ tenants: tenant }).toArray())) {
-      for (const stored of chunk.events) {
+      for (const stored of await eventsIn(chunk)) {
         if (stored.tenant !== tenant) continue;
-        const event = JSON.parse(stored.json) as Record<string, unknown>;
-        const id = typeof event.id === 'string' ? event.id : `${chunk.partition}@${stored.offset}`;
+        const id = typeof stored.event.id === 'string' ? stored.event.id : `${chunk.partition}@${stored.offset}`;
         if (seen.has(id)) continue;
         seen.add(id);
-        yield { tenant: stored.tenant, learner: stored.learner, offset: stored.offset, event };
+        yield stored;
       }
     }
   }
+}
+
+/** A chunk's events, in offset order, whichever way the chunk holds them. */
+async function eventsIn(chunk: HistoryChunk): Promise<HistoryEvent[]> {
+  if (chunk.packed) return unpack<HistoryEvent[]>(chunk.packed);
+  return (chunk.events ?? []).map(({ tenant, learner, offset, json }) => ({ tenant, learner, offset, event: JSON.parse(json) as Record<string, unknown> }));
 }
 
 async function insertOnce<T extends { _id: string }>(collection: Collection<T>, doc: T): Promise<void> {
