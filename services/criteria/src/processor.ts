@@ -56,6 +56,10 @@ interface PartitionState {
   partition: number;
   /** The checkpoint generation the snapshots in MongoDB stand at (0: none yet). */
   gen: number;
+  /** The generation that started the partition's current collection of snapshots (see MongoLearnerProgress). */
+  since: number | undefined;
+  /** Snapshots written into that collection: past ROTATE_AFTER times the keys, the next flush rotates. */
+  written: number;
   /** The highest generation of the partition's snapshots: the next flush writes one above it. */
   highestGen: number;
   /** The next offset to apply: every record before it has been applied. */
@@ -65,11 +69,6 @@ interface PartitionState {
   progress: Map<string, LearnerProgress>;
   /** Keys changed since the last flush. */
   dirty: Set<string>;
-  /** The generation of each key's latest snapshot in MongoDB. */
-  gens: Map<string, number>;
-  /** Snapshots superseded by later ones, deleted every COMPACT_EVERY flushes. */
-  superseded: { key: string; gen: number }[];
-  flushesSinceCompaction: number;
   /** What the checkpoint says: flushing is needed when `next` or `criteria` moved past it. */
   flushedNext: bigint;
   flushedCriteria: string;
@@ -80,8 +79,13 @@ interface PartitionState {
 /** Past any offset: a replay to the end of the stored history. */
 const END_OF_HISTORY = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** Flushes of a partition between two deletions of the snapshots they superseded. */
-const COMPACT_EVERY = Number(process.env.EXPERIMENT_COMPACT_EVERY ?? 10);
+/**
+ * A partition's snapshots are rotated into a new collection (every key written once, the old
+ * collection dropped) when its current one holds this many times as many snapshots as there are
+ * keys, and at least ROTATE_MIN: the rewrite costs at most one snapshot for every two written.
+ */
+const ROTATE_AFTER = 3;
+const ROTATE_MIN = 5000;
 
 /** Changes computed from some events, installed into the partition's state only once their effects are durable. */
 interface Changes {
@@ -114,6 +118,7 @@ export class CriteriaProcessor {
   private readonly loads: Histogram<'kind'>;
   private readonly flushLag: Gauge<'partition'>;
   private readonly flushes: Counter<'outcome'>;
+  private readonly rotations: Counter;
   private readonly sliceSteps: Histogram<'step'>;
   private flushing: Promise<void> | undefined;
 
@@ -136,6 +141,7 @@ export class CriteriaProcessor {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
+    this.rotations = new Counter({ name: 'badgestream_criteria_snapshot_rotations_total', help: 'Flushes that wrote every key of a partition into a new collection of snapshots and dropped the superseded ones', registers });
     this.flushes = new Counter({ name: 'badgestream_criteria_flushes_total', help: 'Progress flushes by outcome: written, conflict (another instance owns the partition now), failed', labelNames: ['outcome'], registers });
   }
 
@@ -266,18 +272,17 @@ export class CriteriaProcessor {
     const gen = checkpoint?.gen ?? 0;
     const from = BigInt(checkpoint?.offset ?? '0');
     const criteria = new Set(checkpoint?.criteria ?? []);
-    const { progress, gens, highestGen } = await this.deps.progress.loadPartition(partition, gen);
+    const { progress, highestGen, snapshots } = await this.deps.progress.loadPartition(partition, checkpoint);
     const state: PartitionState = {
       partition,
       gen,
+      since: checkpoint?.since,
+      written: snapshots,
       highestGen,
       next: from,
       criteria,
       progress,
       dirty: new Set(),
-      gens,
-      superseded: [],
-      flushesSinceCompaction: 0,
       flushedNext: from,
       flushedCriteria: [...criteria].sort().join('\n'),
       lock: Promise.resolve(),
@@ -462,29 +467,21 @@ export class CriteriaProcessor {
       const criteria = [...state.criteria].sort();
       if (state.dirty.size === 0 && state.next === state.flushedNext && criteria.join('\n') === state.flushedCriteria) continue;
       // Taken at one instant: the changes and the offset they reflect.
-      const changed = new Map([...state.dirty].map((key) => [key, state.progress.get(key)!]));
-      const next = state.next;
-      state.dirty = new Set();
       const gen = Math.max(state.gen, state.highestGen) + 1;
+      // The first flush of a partition starts its collection too.
+      const rotate = state.gen === 0 || state.written >= Math.max(ROTATE_MIN, ROTATE_AFTER * state.progress.size);
+      const changed = new Map([...(rotate ? state.progress.keys() : state.dirty)].map((key) => [key, state.progress.get(key)!]));
+      const next = state.next;
+      const since = rotate ? gen : state.since;
+      state.dirty = new Set();
       // Whatever happens to this flush, its generation is used.
       state.highestGen = gen;
       try {
-        await this.deps.progress.flush(this.deps.topic, state.partition, state.gen, { gen, offset: next.toString(), criteria }, changed);
+        await this.deps.progress.flush(this.deps.topic, state.partition, state.gen === 0 ? undefined : { gen: state.gen, since: state.since }, { gen, offset: next.toString(), criteria, ...(since !== undefined ? { since } : {}) }, changed);
         state.gen = gen;
-        for (const key of changed.keys()) {
-          const previous = state.gens.get(key);
-          if (previous !== undefined) state.superseded.push({ key, gen: previous });
-          state.gens.set(key, gen);
-        }
-        if (++state.flushesSinceCompaction >= COMPACT_EVERY && state.superseded.length > 0) {
-          const superseded = state.superseded;
-          state.superseded = [];
-          state.flushesSinceCompaction = 0;
-          await this.deps.progress.compact(state.partition, superseded).catch((error: unknown) => {
-            state.superseded.push(...superseded);
-            this.deps.logger.warn({ err: error, partition: state.partition }, 'deleting superseded progress snapshots failed; trying again later');
-          });
-        }
+        state.since = since;
+        state.written = rotate ? changed.size : state.written + changed.size;
+        if (rotate) this.rotations.inc();
         state.flushedNext = next;
         state.flushedCriteria = criteria.join('\n');
         this.flushes.inc({ outcome: 'written' });
