@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import { CONSUMER_ACTIONS, type BadgeAction } from '@badgestream/profile-open-badges';
 import { ConflictError, InvalidInputError } from '../errors.js';
+import { findByIds } from './by-id.js';
 
 /** How Badgestream came to know a hosted badge object. */
 export type BadgeObjectSource = 'event' | 'entity' | 'admin';
@@ -89,14 +90,14 @@ export class MongoHostedBadgeObjects {
   /** Which of these IRIs the tenant hosts. */
   async hostedBy(tenant: string, iris: readonly string[]): Promise<Set<string>> {
     if (iris.length === 0) return new Set();
-    const docs = await this.docs.find({ _id: { $in: [...iris] }, tenant }, { projection: { _id: 1 } }).toArray();
+    const docs = await findByIds(this.docs, iris, { filter: { tenant }, projection: { _id: 1 } });
     return new Set(docs.map((d) => d._id));
   }
 
   /** The tenants hosting these IRIs, by IRI. */
   async hostsOf(iris: readonly string[]): Promise<Map<string, string>> {
     if (iris.length === 0) return new Map();
-    const docs = await this.docs.find({ _id: { $in: [...iris] } }, { projection: { _id: 1, tenant: 1 } }).toArray();
+    const docs = await findByIds(this.docs, iris, { projection: { _id: 1, tenant: 1 } });
     return new Map(docs.map((d) => [d._id, d.tenant]));
   }
 

@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { Effect } from '@badgestream/criteria';
+import { findByIds } from './by-id.js';
 import type { IssuingMode } from './issuer-settings.js';
 
 /** Where one delivery attempt went: the Caliper events to Kafka, or the award request to the issuer's webhook. */
@@ -153,12 +154,10 @@ export class MongoOutbox {
     // Queued now but in the ledger already: a replay. Delivered before if it is done (queued again
     // only now: taken back); otherwise an earlier attempt wrote the ledger and crashed before it
     // queued the delivery, which is queued now. Replays are rare, so the done collection, large,
-    // is read only for them.
+    // is read only for them, one id at a time (findByIds).
     const replayed = docs.filter((_, i) => queued.has(i) && !recorded.has(i)).map((d) => d._id);
-    if (replayed.length > 0) {
-      const done = (await this.done.find(byIds(replayed), { projection: { _id: 1 } }).toArray()).map((d) => d._id);
-      if (done.length > 0) await this.pending.deleteMany({ ...byIds(done), published: false });
-    }
+    const done = (await findByIds(this.done, replayed, { projection: { _id: 1 } })).map((d) => d._id);
+    if (done.length > 0) await this.pending.deleteMany({ ...byIds(done), published: false });
     return docs.filter((_, i) => recorded.has(i));
   }
 

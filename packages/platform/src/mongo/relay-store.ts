@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import { InvalidInputError, NotFoundError } from '../errors.js';
+import { findByIds } from './by-id.js';
 
 /** How the relay authenticates to an issuer's endpoint: a bearer token, an HMAC signing secret, or both. */
 export interface EndpointCredentials {
@@ -186,7 +187,7 @@ export class MongoRelayStore {
   /** Which of these ids already have an outcome. */
   async withOutcome(ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const docs = await this.outcomes.find({ _id: { $in: [...ids] } }, { projection: { _id: 1 } }).toArray();
+    const docs = await findByIds(this.outcomes, ids, { projection: { _id: 1 } });
     return new Set(docs.map((d) => d._id));
   }
 
