@@ -30,7 +30,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Criteria } from '@badgestream/criteria';
-import { KafkaEventLog, MongoCriteriaDefinitions, TOPICS, createLogger, createMetricsRegistry, frameJson, registerValueSchemas } from '@badgestream/platform';
+import { KafkaEventLog, MongoCriteriaDefinitions, MongoLearnerProgress, TOPICS, createLogger, createMetricsRegistry, frameJson, registerValueSchemas } from '@badgestream/platform';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import { REPO_ROOT, endOffsets, envelopeOf, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
 import { gradeEvent, sessionEvent } from '../support/events.js';
@@ -233,8 +233,10 @@ async function main(): Promise<void> {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
-    // Retired, so that criteria groups started later have no reason to evaluate this history.
+    // Retired, so that criteria groups started later have no reason to evaluate this history,
+    // and the group's progress dropped: each run has a group of its own.
     for (let k = 0; k < BADGES; k++) await definitions.retire(h.tenant, badgeClass(k), 1).catch(() => undefined);
+    await new MongoLearnerProgress(h.mongo.db, groupId).forget();
     await log.close();
     await h.close();
   }

@@ -108,4 +108,16 @@ describe('MongoLearnerProgress', () => {
       await mongo.db.collection('criteria_checkpoints').deleteMany({ group: legacyGroup });
     }
   });
+
+  it('forgets a retired group: its snapshots and checkpoints are gone, other groups keep theirs', async () => {
+    const retired = new MongoLearnerProgress(mongo.db, uniqueName('progress-retired'));
+    await retired.flush(TOPIC, 0, undefined, { gen: 1, since: 1, offset: '1', criteria: [] }, changes([['eve', 1]]));
+    await retired.flush(TOPIC, 1, undefined, { gen: 1, since: 1, offset: '1', criteria: [] }, changes([['fay', 1]]));
+    expect((await retired.forBadgeClass(tenant, badgeClass)).map((p) => p.learner).sort()).toEqual(['eve', 'fay']);
+    await retired.forget();
+    expect(await retired.checkpoint(TOPIC, 0)).toBeUndefined();
+    expect(await retired.loadPartition(0, undefined)).toMatchObject({ snapshots: 0, highestGen: 0 });
+    expect(await retired.forBadgeClass(tenant, badgeClass)).toEqual([]);
+    expect((await store.forBadgeClass(tenant, badgeClass)).length).toBeGreaterThan(0);
+  });
 });

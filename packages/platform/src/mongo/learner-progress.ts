@@ -260,6 +260,13 @@ export class MongoLearnerProgress {
     }
   }
 
+  /** Drops every snapshot and checkpoint of the group: for a consumer group retired for good (its consumers stopped). */
+  async forget(): Promise<void> {
+    const names = (await this.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((name) => name.startsWith(this.prefix));
+    for (const name of names) await this.db.dropCollection(name).catch(() => undefined);
+    await this.checkpoints.deleteMany({ group: this.group });
+  }
+
   async forLearner(tenant: string, learner: string): Promise<LearnerProgress[]> {
     const latest = await this.latest({ tenant, learner }, this.partitionOf?.(`${tenant}|${learner}`));
     return [...latest.values()].map(progressIn).sort((a, b) => a.badgeClass.localeCompare(b.badgeClass) || a.criteriaVersion - b.criteriaVersion);
