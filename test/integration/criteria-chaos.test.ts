@@ -10,7 +10,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateHistory, type Criteria } from '@badgestream/criteria';
-import { KafkaEventLog, MongoCriteriaDefinitions, MongoLearnerProgress, frameJson, TOPICS, createMetricsRegistry, createLogger, progressKey, registerValueSchemas } from '@badgestream/platform';
+import { KafkaEventLog, MongoCriteriaDefinitions, MongoLearnerProgress, MongoOutbox, frameJson, TOPICS, createMetricsRegistry, createLogger, progressKey, registerValueSchemas } from '@badgestream/platform';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import { REPO_ROOT, endOffsets, startIngestHarness, uniqueName, type IngestHarness } from '../support/ingest.js';
 import { gradeEvent, sessionEvent } from '../support/events.js';
@@ -178,8 +178,7 @@ describe(`criteria consumers killed ${KILLS} times during a stream of ${EVENTS} 
       sentinels.set(partition, BigInt(meta!.baseOffset!));
     }
     await producer.disconnect();
-    // The outbox's ledger (every effect emitted), its deliveries not yet done, and those done.
-    const outbox = h.mongo.db.collection<{ _id: string; tenant: string; kind: string; effect: { awardId: string; learner: string; badgeClass: string } }>('criteria_outbox');
+    // The outbox's deliveries not yet done, and those done.
     const undelivered = h.mongo.db.collection<{ _id: string; tenant: string; status: string }>('criteria_outbox_pending');
     const delivered = h.mongo.db.collection<{ _id: string; tenant: string; status: string }>('criteria_outbox_done');
     const deadline = Date.now() + 15 * 60_000;
@@ -200,9 +199,10 @@ describe(`criteria consumers killed ${KILLS} times during a stream of ${EVENTS} 
     await Promise.all(instances.map((i) => stopInstance(i)));
 
     // The awards announced are exactly the expected ones: per award id, one more award than end.
-    const effects = await outbox.find({ tenant: h.tenant }).toArray();
+    // The ledger: every effect emitted.
+    const effects = await new MongoOutbox(h.mongo.db).effectsOf(h.tenant);
     const balance = new Map<string, number>();
-    for (const e of effects) balance.set(e.effect.awardId, (balance.get(e.effect.awardId) ?? 0) + (e.kind === 'award' ? 1 : -1));
+    for (const e of effects) balance.set(e.awardId, (balance.get(e.awardId) ?? 0) + (e.kind === 'award' ? 1 : -1));
     const announced = [...balance].filter(([, b]) => b === 1).map(([awardId]) => awardId);
     expect(announced.sort()).toEqual([...expected.values()].sort());
 
@@ -221,7 +221,7 @@ describe(`criteria consumers killed ${KILLS} times during a stream of ${EVENTS} 
     for (const awardId of heldIds) expect(balance.get(awardId), `award ${awardId} was announced`).toBe(1);
     expect(await undelivered.countDocuments({ tenant: h.tenant })).toBe(0);
     const done = await delivered.find({ tenant: h.tenant }).toArray();
-    expect(new Set(done.map((e) => e._id))).toEqual(new Set(effects.map((e) => e._id)));
+    expect(new Set(done.map((e) => e._id))).toEqual(new Set(effects.map((e) => e.id)));
     expect(done.every((e) => e.status === 'done')).toBe(true);
   });
 });

@@ -38,6 +38,28 @@ const kafkaDelivered = (): DeliveryAttempt => ({ at: new Date(), target: 'kafka'
 const pendingIds = async (tenant: string) => (await outbox.list(tenant, { status: 'pending', limit: 100 })).map((e) => e._id).sort();
 
 describe('MongoOutbox', () => {
+  it('stores the effect as one text field, and still reads entries stored with the effect as fields', async () => {
+    const tenant = `t-${randomUUID()}`;
+    const [fresh, old] = [award(tenant, 'ada'), award(tenant, 'bob')];
+    await outbox.add([fresh]);
+    expect(typeof (await mongo.db.collection('criteria_outbox').findOne({ _id: fresh.id as never }))!.effect).toBe('string');
+    expect(typeof (await mongo.db.collection('criteria_outbox_pending').findOne({ _id: fresh.id as never }))!.effect).toBe('string');
+
+    // As entries were written before: the effect itself, in the ledger and the pending collection.
+    const createdAt = new Date(Date.now() + 1000);
+    await mongo.db.collection('criteria_outbox').insertOne({ _id: old.id as never, tenant, learner: 'bob', kind: 'award', effect: old, createdAt, seq: 0 });
+    await mongo.db.collection('criteria_outbox_pending').insertOne({
+      _id: old.id as never, seq: 0, tenant, learner: 'bob', kind: 'award', effect: old, status: 'pending', published: false, attempts: 0, webhookAttempts: 0, attemptLog: [], createdAt, nextAttemptAt: createdAt,
+    });
+
+    expect(await outbox.effectsOf(tenant)).toEqual([fresh, old]);
+    expect((await outbox.get(tenant, old.id))!.effect).toEqual(old);
+    expect((await outbox.get(tenant, fresh.id))!.effect).toEqual(fresh);
+    expect((await outbox.list(tenant, { limit: 10 })).map((e) => e.effect)).toEqual([old, fresh]);
+    const published = await outbox.markPublished((await outbox.get(tenant, old.id))!, { issuing: 'webhook', attempt: kafkaDelivered() });
+    expect(published!.effect).toEqual(old);
+  });
+
   it('stores an effect once: a replay of its batch returns nothing new and queues nothing twice', async () => {
     const tenant = `t-${randomUUID()}`;
     const effects = [award(tenant, 'ada'), award(tenant, 'bob')];

@@ -75,6 +75,29 @@ export interface LedgerEntry {
 }
 
 /**
+ * How the collections hold entries: the effect as JSON text, one field that FerretDB stores as it
+ * is (an effect, with its provenance, is read only ever whole). Entries written before hold the
+ * effect itself.
+ */
+type Stored<T extends { effect: Effect }> = Omit<T, 'effect'> & { effect: string | Effect };
+
+function toStored<T extends { effect: Effect }>(entry: T): Stored<T> {
+  return { ...entry, effect: JSON.stringify(entry.effect) };
+}
+
+function fromStored<T extends { effect: Effect }>(doc: Stored<T>): T {
+  return { ...doc, effect: typeof doc.effect === 'string' ? (JSON.parse(doc.effect) as Effect) : doc.effect } as T;
+}
+
+function entryOf(doc: Stored<OutboxEntry>): OutboxEntry {
+  return fromStored<OutboxEntry>(doc);
+}
+
+function entryOrUndefined(doc: Stored<OutboxEntry> | null | undefined): OutboxEntry | undefined {
+  return doc ? entryOf(doc) : undefined;
+}
+
+/**
  * Effects to deliver, and the record of what was announced, in three collections:
  *
  * - `criteria_outbox`, the ledger: every effect ever emitted, under its deterministic id,
@@ -98,14 +121,14 @@ export interface LedgerEntry {
  * `attemptLog`.
  */
 export class MongoOutbox {
-  private readonly ledger: Collection<LedgerEntry>;
-  private readonly pending: Collection<OutboxEntry>;
-  private readonly done: Collection<OutboxEntry>;
+  private readonly ledger: Collection<Stored<LedgerEntry>>;
+  private readonly pending: Collection<Stored<OutboxEntry>>;
+  private readonly done: Collection<Stored<OutboxEntry>>;
 
   constructor(db: Db) {
-    this.ledger = db.collection<LedgerEntry>('criteria_outbox');
-    this.pending = db.collection<OutboxEntry>('criteria_outbox_pending');
-    this.done = db.collection<OutboxEntry>('criteria_outbox_done');
+    this.ledger = db.collection<Stored<LedgerEntry>>('criteria_outbox');
+    this.pending = db.collection<Stored<OutboxEntry>>('criteria_outbox_pending');
+    this.done = db.collection<Stored<OutboxEntry>>('criteria_outbox_done');
   }
 
   async init(): Promise<void> {
@@ -144,11 +167,12 @@ export class MongoOutbox {
       createdAt: now,
       nextAttemptAt: now,
     }));
+    const stored = docs.map(toStored);
     const [queued, recorded] = await Promise.all([
-      insertNew(this.pending, docs),
+      insertNew(this.pending, stored),
       insertNew(
         this.ledger,
-        docs.map(({ _id, tenant, learner, kind, effect, createdAt, seq }) => ({ _id, tenant, learner, kind, effect, createdAt, seq: seq ?? 0 })),
+        stored.map(({ _id, tenant, learner, kind, effect, createdAt, seq }) => ({ _id, tenant, learner, kind, effect, createdAt, seq: seq ?? 0 })),
       ),
     ]);
     // Queued now but in the ledger already: a replay. Delivered before if it is done (queued again
@@ -163,12 +187,12 @@ export class MongoOutbox {
 
   /** Entries whose Caliper events are due to be published, the most overdue first. */
   async dueToPublish(limit: number, now: Date = new Date()): Promise<OutboxEntry[]> {
-    return this.pending.find({ status: 'pending', nextAttemptAt: { $lte: now }, published: { $ne: true } }).sort({ nextAttemptAt: 1 }).limit(limit).toArray();
+    return (await this.pending.find({ status: 'pending', nextAttemptAt: { $lte: now }, published: { $ne: true } }).sort({ nextAttemptAt: 1 }).limit(limit).toArray()).map(entryOf);
   }
 
   /** Entries whose webhook attempt is due, the most overdue first (apart from the publishing, so a slow issuer never holds up the events). */
   async dueWebhooks(limit: number, now: Date = new Date()): Promise<OutboxEntry[]> {
-    return this.pending.find({ status: 'pending', nextAttemptAt: { $lte: now }, webhook: 'pending' }).sort({ nextAttemptAt: 1 }).limit(limit).toArray();
+    return (await this.pending.find({ status: 'pending', nextAttemptAt: { $lte: now }, webhook: 'pending' }).sort({ nextAttemptAt: 1 }).limit(limit).toArray()).map(entryOf);
   }
 
   /**
@@ -178,8 +202,7 @@ export class MongoOutbox {
   async markPublished(entry: OutboxEntry, step: { issuing: IssuingMode; attempt: DeliveryAttempt }): Promise<OutboxEntry | undefined> {
     const now = step.attempt.at;
     const set = { published: true, publishedAt: now, issuing: step.issuing, webhook: 'pending' as const, nextAttemptAt: now, attemptLog: appendAttempt(entry, step.attempt) };
-    const stored = await this.pending.findOneAndUpdate({ _id: entry._id, published: { $ne: true } }, { $set: set, $inc: { attempts: 1 } }, { returnDocument: 'after' });
-    return stored ?? undefined;
+    return entryOrUndefined(await this.pending.findOneAndUpdate({ _id: entry._id, published: { $ne: true } }, { $set: set, $inc: { attempts: 1 } }, { returnDocument: 'after' }));
   }
 
   /**
@@ -223,7 +246,7 @@ export class MongoOutbox {
       { $set: { nextAttemptAt: until } },
       { returnDocument: 'after' },
     );
-    return claimed ?? undefined;
+    return entryOrUndefined(claimed);
   }
 
   /** Records a webhook attempt of a claimed entry and what comes next. */
@@ -253,18 +276,18 @@ export class MongoOutbox {
       { $set: { status: 'pending', webhook: 'pending', webhookAttempts: 0, nextAttemptAt: new Date() } },
       { returnDocument: 'after' },
     );
-    if (retried) return { entry: retried, retried: true };
+    if (retried) return { entry: entryOf(retried), retried: true };
     const entry = await this.get(tenant, id);
     return entry ? { entry, retried: false } : undefined;
   }
 
   async get(tenant: string, id: string): Promise<OutboxEntry | undefined> {
-    return (await this.pending.findOne({ _id: id, tenant })) ?? (await this.done.findOne({ _id: id, tenant })) ?? undefined;
+    return entryOrUndefined((await this.pending.findOne({ _id: id, tenant })) ?? (await this.done.findOne({ _id: id, tenant })));
   }
 
   /** A tenant's entries, newest first, optionally of one status. */
   async list(tenant: string, options: { status?: OutboxEntry['status']; limit: number }): Promise<OutboxEntry[]> {
-    const newest = (c: Collection<OutboxEntry>, filter: Record<string, unknown>) => c.find({ tenant, ...filter }).sort({ createdAt: -1, seq: -1 }).limit(options.limit).toArray();
+    const newest = async (c: Collection<Stored<OutboxEntry>>, filter: Record<string, unknown>) => (await c.find({ tenant, ...filter }).sort({ createdAt: -1, seq: -1 }).limit(options.limit).toArray()).map(entryOf);
     if (options.status === 'done') return newest(this.done, {});
     if (options.status) return newest(this.pending, { status: options.status });
     const [open, finished] = await Promise.all([newest(this.pending, {}), newest(this.done, {})]);
@@ -273,13 +296,13 @@ export class MongoOutbox {
 
   /** The effects announced for a tenant's learners, oldest first: the ledger a backfill settles against. */
   async effectsOf(tenant: string): Promise<Effect[]> {
-    return (await this.ledger.find({ tenant }).sort({ createdAt: 1, seq: 1 }).toArray()).map((e) => e.effect);
+    return (await this.ledger.find({ tenant }).sort({ createdAt: 1, seq: 1 }).toArray()).map((e) => fromStored<LedgerEntry>(e).effect);
   }
 
   /** A learner's entries with their delivery state, oldest first. */
   async forLearner(tenant: string, learner: string): Promise<OutboxEntry[]> {
     const [open, finished] = await Promise.all([this.pending.find({ tenant, learner }).toArray(), this.done.find({ tenant, learner }).toArray()]);
-    const byId = new Map([...finished, ...open].map((e) => [e._id, e]));
+    const byId = new Map([...finished, ...open].map((e) => [e._id, entryOf(e)]));
     return [...byId.values()].sort(newestFirst).reverse();
   }
 
@@ -294,7 +317,7 @@ export class MongoOutbox {
   /** Entries in their final state: recorded as done, then out of the pending collection. */
   private async finish(entries: readonly OutboxEntry[]): Promise<void> {
     // A second dispatcher that published the same entry finds it done already: that is fine.
-    await insertNew(this.done, entries);
+    await insertNew(this.done, entries.map(toStored));
     // One delete for the batch: `$in` is filtered by FerretDB after reading the collection, which
     // this one keeps small.
     await this.pending.deleteMany(byIds(entries.map((e) => e._id)));
