@@ -210,6 +210,11 @@ describe(`criteria consumers killed ${KILLS} times during a stream of ${EVENTS} 
     const held = new Map<string, string>();
     for (const { key, progress } of await new MongoLearnerProgress(h.mongo.db, groupId).allHolders(h.tenant)) held.set(key, progress.award!.awardId);
     expect(held.size).toBe(expected.size);
+    // The stream is long enough for the snapshots to be rotated into new collections (see
+    // MongoLearnerProgress) in some partition, kills and all: the checkpoint names a collection
+    // started after the partition's first flush.
+    const checkpoints = await h.mongo.db.collection<{ since?: number; gen: number }>('criteria_checkpoints').find({ group: groupId }).toArray();
+    expect(checkpoints.some((c) => c.since !== undefined && c.since > 1), `rotated checkpoints: ${JSON.stringify(checkpoints.map((c) => c.since))}`).toBe(true);
     expect(new Map([...held].sort())).toEqual(new Map([...expected].sort()));
 
     // Every award was announced and none doubled: per award id, the award effects and the effects

@@ -146,7 +146,9 @@ describe('a consumer tenant reports back through the relay', () => {
 
     const records = await readFrom(h.kafka, h.registry, TOPICS.events, from, (rs) => rs.some((r) => r.value.id === verified.id && r.headers['badgestream-tenant'] === h.tenant));
     const atIssuer = records.filter((r) => r.headers['badgestream-tenant'] === h.tenant);
-    expect(atIssuer.map((r) => r.value.id)).toEqual([verified.id]);
+    // Said in full when it fails: which event, about what, written how.
+    const described = (r: DecodedRecord) => `${String(r.value.id)} ${String(r.value.action)} of ${JSON.stringify(r.value.object)} (report: ${r.headers['badgestream-report'] ?? 'none'}, sensor: ${r.headers['caliper-sensor'] ?? 'none'})`;
+    expect(atIssuer.map((r) => r.value.id), `at the issuer: ${atIssuer.map(described).join('; ')}; posted: verified ${verified.id}, accessed ${accessed.id}, own ${ownVerified.id}`).toEqual([verified.id]);
     expect(atIssuer[0]!.headers['badgestream-report']).toBe('consumer');
     expect(atIssuer[0]!.value).toEqual(verified);
 
