@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import type { Collection, Db, Filter } from 'mongodb';
 import type { LearnerProgress } from '@badgestream/criteria';
+import { asText, fromText } from './packed.js';
 
 /**
  * One snapshot of one learner's progress towards one badge class under one criteria version,
@@ -31,7 +32,7 @@ interface ProgressDoc {
 
 /** The progress a snapshot holds. */
 function progressIn(doc: ProgressDoc): LearnerProgress {
-  return typeof doc.progress === 'string' ? (JSON.parse(doc.progress) as LearnerProgress) : doc.progress;
+  return fromText<LearnerProgress>(doc.progress);
 }
 
 /** Where a partition's progress stands in MongoDB: every snapshot up to `gen` is written, and they reflect the partition's records before `offset` under `criteria`. */
@@ -228,7 +229,7 @@ export class MongoLearnerProgress {
       badgeClass: progress.badgeClass,
       criteriaVersion: progress.criteriaVersion,
       awardActive: progress.award !== null,
-      progress: JSON.stringify(progress),
+      progress: asText(progress),
       updatedAt,
     }));
     const collection = this.collectionOf(partition, checkpoint.since);

@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { Effect } from '@badgestream/criteria';
 import { findByIds } from './by-id.js';
+import { asText, fromText } from './packed.js';
 import type { IssuingMode } from './issuer-settings.js';
 
 /** Where one delivery attempt went: the Caliper events to Kafka, or the award request to the issuer's webhook. */
@@ -82,11 +83,11 @@ export interface LedgerEntry {
 type Stored<T extends { effect: Effect }> = Omit<T, 'effect'> & { effect: string | Effect };
 
 function toStored<T extends { effect: Effect }>(entry: T): Stored<T> {
-  return { ...entry, effect: JSON.stringify(entry.effect) };
+  return { ...entry, effect: asText(entry.effect) };
 }
 
 function fromStored<T extends { effect: Effect }>(doc: Stored<T>): T {
-  return { ...doc, effect: typeof doc.effect === 'string' ? (JSON.parse(doc.effect) as Effect) : doc.effect } as T;
+  return { ...doc, effect: fromText<Effect>(doc.effect) } as T;
 }
 
 function entryOf(doc: Stored<OutboxEntry>): OutboxEntry {

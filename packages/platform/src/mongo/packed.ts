@@ -29,3 +29,16 @@ export async function pack(value: unknown): Promise<Packed> {
 export async function unpack<T>(packed: Packed): Promise<T> {
   return JSON.parse((await inflate(packed.buffer)).toString('utf8')) as T;
 }
+
+/**
+ * A small value stored as one field of JSON text (a learner's progress, an effect), for the same
+ * reasons as pack without the cost of deflating each one; fromText reads it back, and also a
+ * value stored before as fields.
+ */
+export function asText(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+export function fromText<T>(stored: string | T): T {
+  return typeof stored === 'string' ? (JSON.parse(stored) as T) : stored;
+}
