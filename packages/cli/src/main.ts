@@ -10,6 +10,7 @@ import {
   SCOPES,
   commonOptions,
   describeConfig,
+  embeddedOptions,
   loadConfig,
   parseToken,
   type Scope,
@@ -23,6 +24,7 @@ import { registerIssuerCommands } from './issuer-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
 import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
 import { tailTopic } from './tail.js';
+import { banner, bootstrapEmbedded, startBadgestream } from './start.js';
 
 const ENVIRONMENT_HELP = `
 Configuration is read from the environment (defaults in brackets):
@@ -35,6 +37,17 @@ export function buildProgram(): Command {
     .description('Badgestream: Caliper events in, Open Badges out, and what happens to them after.')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', ENVIRONMENT_HELP);
+
+  program
+    .command('start')
+    .description('run every service (ingest, criteria, reporting, relay) in this process: embedded (a journalled log and store in BADGESTREAM_DATA_DIR) unless KAFKA_BROKERS and MONGODB_URI are set')
+    .addHelpText('after', `\nConfiguration is read from the environment (defaults in brackets):\n${describeConfig(embeddedOptions)}\nand the options of each service (badgestream serve <service> --help).\n`)
+    .action(async () => {
+      const running = await startBadgestream();
+      const keys = await bootstrapEmbedded(running);
+      console.log(`\n${banner(running, keys)}\n`);
+      runUntilSignalled(running);
+    });
 
   const serve = program.command('serve').description('run a Badgestream service in the foreground');
   serve

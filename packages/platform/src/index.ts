@@ -27,3 +27,6 @@ export * from './http/admin.js';
 export * from './mongo/relay-store.js';
 export * from './poll-loop.js';
 export * from './http/service.js';
+export * from './backend.js';
+export * from './embedded/document-store.js';
+export * from './embedded/event-log.js';

@@ -2,8 +2,6 @@ import express from 'express';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import {
   CachedAuthenticator,
-  ConsumerRunner,
-  KafkaEventLog,
   MongoCriteriaDefinitions,
   MongoIssuerSettings,
   MongoEventHistory,
@@ -12,16 +10,17 @@ import {
   MongoTenantDirectory,
   TOPICS,
   addOperationalRoutes,
-  connectInfrastructure,
+  kafkaBackend,
   listen,
-  partitionCount,
   createLogger,
   problem,
   sendProblem,
+  type Backend,
   type Logger,
 } from '@badgestream/platform';
 import { CachedActiveCriteria } from './active-criteria.js';
 import { createCriteriaAdminRouter } from './admin-app.js';
+import { openBackfillProgress } from './backfill-progress.js';
 import type { CriteriaConfig } from './config.js';
 import { OutboxDispatcher, webhookPolicy } from './dispatcher.js';
 import { createIssuerRouter } from './issuer-routes.js';
@@ -41,33 +40,35 @@ export interface RunningCriteria {
  * progress in MongoDB and writes awards and revocations to an outbox; a dispatcher that
  * publishes them as BadgeEvents; and an HTTP API for criteria administration and progress.
  */
-export async function startCriteria(config: CriteriaConfig, baseLogger: Logger = createLogger('criteria', config.logLevel)): Promise<RunningCriteria> {
+export async function startCriteria(
+  config: CriteriaConfig,
+  baseLogger: Logger = createLogger('criteria', config.logLevel),
+  backend: Backend = kafkaBackend(config, loadKafkaValueSchemas()),
+): Promise<RunningCriteria> {
   const logger = config.instanceId ? baseLogger.child({ instance: config.instanceId }) : baseLogger;
-  const { metrics, kafka, registry, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'criteria', config, logger, valueSchemas: loadKafkaValueSchemas() });
-  const directory = new MongoTenantDirectory(mongo.db);
-  const definitions = new MongoCriteriaDefinitions(mongo.db);
-  const progress = new MongoLearnerProgress(mongo.db, config.groupId, await partitionCount(kafka, TOPICS.events));
-  const outbox = new MongoOutbox(mongo.db);
-  const history = new MongoEventHistory(mongo.db);
-  const issuers = new MongoIssuerSettings(mongo.db);
+  const infrastructure = await backend.connect('criteria', logger);
+  const { metrics, db } = infrastructure;
+  const directory = new MongoTenantDirectory(db);
+  const definitions = new MongoCriteriaDefinitions(db);
+  const progress = new MongoLearnerProgress(db, config.groupId, await infrastructure.partitionCount(TOPICS.events));
+  const outbox = new MongoOutbox(db);
+  const history = new MongoEventHistory(db);
+  const issuers = new MongoIssuerSettings(db);
   await Promise.all([directory.init(), definitions.init(), progress.init(), outbox.init(), history.init()]);
+  const backfills = await openBackfillProgress({ db, group: config.groupId, partitions: await infrastructure.partitionCount(TOPICS.events), definitions, history, logger });
 
   // Not atomic: each entry's events go to one partition (its learner's key), so they are one
   // record batch anyway, and a failed send is retried under the same event ids.
-  const eventLog = new KafkaEventLog({ kafka, valueSchemaIds, logger, metrics, producers: 1, atomic: false });
+  const eventLog = infrastructure.eventLog({ producers: 1, atomic: false });
   await eventLog.connect();
   const dispatcher = new OutboxDispatcher({ outbox, issuers, eventLog, logger, metrics, pollMs: config.dispatcherPollMs, webhook: webhookPolicy(config) });
 
   const active = new CachedActiveCriteria(async () => (await definitions.activeForAllTenants()).map((d) => ({ tenant: d.tenant, criteria: d.criteria })), config.criteriaRefreshMs);
-  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, history, topic: TOPICS.events, logger, metrics, onStored: (entries) => dispatcher.offer(entries) });
-  const runner = new ConsumerRunner({
-    kafka,
-    registry,
+  const processor = new CriteriaProcessor({ criteria: active, progress, outbox, history, topic: TOPICS.events, logger, metrics, onStored: (entries) => dispatcher.offer(entries), backfills: backfills.recorder });
+  const runner = infrastructure.consumer({
     groupId: config.groupId,
     topics: [TOPICS.events],
     deadLetterTopic: TOPICS.eventsDeadLetters,
-    logger,
-    metrics,
     concurrency: config.concurrency,
     maxRecordsPerCommit: config.maxRecordsPerSlice,
     sessionTimeoutMs: config.sessionTimeoutMs,
@@ -86,12 +87,9 @@ export async function startCriteria(config: CriteriaConfig, baseLogger: Logger =
   addOperationalRoutes(app, {
     metrics,
     isShuttingDown: () => shuttingDown,
-    checkReady: async () => {
-      await Promise.all([eventLog.checkReady(), mongo.checkReady()]);
-      return { kafka: 'ok', mongodb: 'ok' };
-    },
+    checkReady: () => infrastructure.checkReady(eventLog),
   });
-  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate(), dryRun: (tenant, badgeClass, version) => dryRunCriteria({ definitions, history, progress }, tenant, badgeClass, version) }).use(createIssuerRouter({ issuers, outbox, logger })));
+  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator, logger, onChange: () => active.invalidate(), dryRun: (tenant, badgeClass, version) => dryRunCriteria({ definitions, history, progress }, tenant, badgeClass, version), backfillStatus: backfills.status }).use(createIssuerRouter({ issuers, outbox, logger })));
   app.use(
     createProgressRouter({
       progress,
@@ -115,7 +113,7 @@ export async function startCriteria(config: CriteriaConfig, baseLogger: Logger =
       .finally(() => (ticking = undefined));
   }, config.flushMs);
   const { port, url, close } = await listen(app, config.host, config.port);
-  logger.info({ url, group: config.groupId }, 'criteria consumer and API running');
+  logger.info({ url, group: config.groupId, ...infrastructure.describe() }, 'criteria consumer and API running');
 
   let closing: Promise<void> | undefined;
   return {
@@ -132,7 +130,7 @@ export async function startCriteria(config: CriteriaConfig, baseLogger: Logger =
         await dispatcher.stop();
         await close();
         await eventLog.close();
-        await mongo.close();
+        await infrastructure.close();
         logger.info('criteria stopped');
       })()),
   };

@@ -6,13 +6,13 @@ import { loadProfileContexts } from '@badgestream/profile-open-badges';
 import type { Request } from 'express';
 import {
   CachedAuthenticator,
-  KafkaEventLog,
   MongoHostedBadgeObjects,
   MongoReportingSettings,
   MongoTenantDirectory,
   RateLimiter,
-  connectInfrastructure,
   createLogger,
+  kafkaBackend,
+  type Backend,
   type Logger,
 } from '@badgestream/platform';
 import { createIngestApp } from './app.js';
@@ -26,26 +26,24 @@ export interface RunningIngest {
   url: string;
   port: number;
   logger: Logger;
-  /** Stops accepting, finishes in-flight requests, then closes Kafka and MongoDB. */
+  /** Stops accepting, finishes in-flight requests, then closes the event log and the store. */
   close(): Promise<void>;
 }
 
-/** Wires the ingest service to Kafka, the schema registry and MongoDB, and starts listening. */
-export async function startIngest(config: IngestConfig, logger: Logger = createLogger('ingest', config.logLevel)): Promise<RunningIngest> {
-  const { metrics: metricsRegistry, kafka, valueSchemaIds, mongo } = await connectInfrastructure({ service: 'ingest', config, logger, valueSchemas: loadKafkaValueSchemas() });
-  const directory = new MongoTenantDirectory(mongo.db);
-  const hosted = new MongoHostedBadgeObjects(mongo.db);
-  const reportingSettings = new MongoReportingSettings(mongo.db);
+/** Wires the ingest service to the event log and the store (Kafka, the schema registry and MongoDB unless embedded), and starts listening. */
+export async function startIngest(
+  config: IngestConfig,
+  logger: Logger = createLogger('ingest', config.logLevel),
+  backend: Backend = kafkaBackend(config, loadKafkaValueSchemas()),
+): Promise<RunningIngest> {
+  const infrastructure = await backend.connect('ingest', logger);
+  const { metrics: metricsRegistry, db } = infrastructure;
+  const directory = new MongoTenantDirectory(db);
+  const hosted = new MongoHostedBadgeObjects(db);
+  const reportingSettings = new MongoReportingSettings(db);
   await Promise.all([directory.init(), hosted.init()]);
 
-  const eventLog = new KafkaEventLog({
-    kafka,
-    valueSchemaIds,
-    logger,
-    metrics: metricsRegistry,
-    producers: config.producers,
-    ...(config.instanceId ? { instanceId: config.instanceId } : {}),
-  });
+  const eventLog = infrastructure.eventLog({ producers: config.producers, ...(config.instanceId ? { instanceId: config.instanceId } : {}) });
   await eventLog.connect();
 
   const inspector = new EnvelopeInspector({
@@ -89,8 +87,7 @@ export async function startIngest(config: IngestConfig, logger: Logger = createL
     maxPayloadKb: config.maxPayloadKb,
     retryAfterSeconds: config.retryAfterSeconds,
     checkReady: async () => {
-      await withTimeout(Promise.all([eventLog.checkReady(), mongo.checkReady()]), 3000, 'readiness checks timed out');
-      return { kafka: 'ok', mongodb: 'ok' };
+      return withTimeout(infrastructure.checkReady(eventLog), 3000, 'readiness checks timed out');
     },
   });
 
@@ -102,7 +99,7 @@ export async function startIngest(config: IngestConfig, logger: Logger = createL
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host}:${port}`;
   publicUrl ||= url;
-  logger.info({ url, brokers: config.kafkaBrokers, registry: config.schemaRegistryUrl }, 'ingest listening');
+  logger.info({ url, ...infrastructure.describe() }, 'ingest listening');
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -115,7 +112,7 @@ export async function startIngest(config: IngestConfig, logger: Logger = createL
       await closed;
       clearTimeout(timer);
       await eventLog.close();
-      await mongo.close();
+      await infrastructure.close();
       logger.info('ingest stopped');
     })();
     return closing;

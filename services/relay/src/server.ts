@@ -1,17 +1,17 @@
 import express from 'express';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import {
-  ConsumerRunner,
   MongoHostedBadgeObjects,
   MongoRelayStore,
   TOPICS,
   addOperationalRoutes,
-  connectInfrastructure,
+  kafkaBackend,
   listen,
   createLogger,
   problem,
   sendProblem,
   type DestinationPolicy,
+  type Backend,
   type Logger,
 } from '@badgestream/platform';
 import { BadgeMetadata } from './badge-metadata.js';
@@ -54,22 +54,23 @@ export function deliveryPolicy(config: RelayConfig): DeliveryPolicy {
  * event about a badge object hosted elsewhere, where its issuer wants it reported; and a
  * dispatcher that delivers those events, durably, to the endpoints the tenant registered.
  */
-export async function startRelay(config: RelayConfig, logger: Logger = createLogger('relay', config.logLevel)): Promise<RunningRelay> {
-  const { metrics, kafka, registry, mongo } = await connectInfrastructure({ service: 'relay', config, logger, valueSchemas: loadKafkaValueSchemas() });
-  const store = new MongoRelayStore(mongo.db);
-  const hosted = new MongoHostedBadgeObjects(mongo.db);
+export async function startRelay(
+  config: RelayConfig,
+  logger: Logger = createLogger('relay', config.logLevel),
+  backend: Backend = kafkaBackend(config, loadKafkaValueSchemas()),
+): Promise<RunningRelay> {
+  const infrastructure = await backend.connect('relay', logger);
+  const { metrics, db } = infrastructure;
+  const store = new MongoRelayStore(db);
+  const hosted = new MongoHostedBadgeObjects(db);
   await Promise.all([store.init(), hosted.init()]);
   const metadata = new BadgeMetadata({ timeoutMs: config.fetchTimeoutMs, maxBytes: config.fetchMaxBytes, cacheTtlMs: config.cacheTtlMs, cacheMaxEntries: config.cacheMaxEntries, destinations: destinationPolicy(config) });
   const dispatcher = new RelayDispatcher({ store, metadata, policy: deliveryPolicy(config), logger, metrics });
   const intake = new RelayIntake({ store, hosted, metadata, dispatcher, logger, metrics, ownCacheTtlMs: config.cacheTtlMs });
-  const runner = new ConsumerRunner({
-    kafka,
-    registry,
+  const runner = infrastructure.consumer({
     groupId: config.groupId,
     topics: [TOPICS.events],
     deadLetterTopic: TOPICS.eventsDeadLetters,
-    logger,
-    metrics,
     concurrency: config.concurrency,
     sessionTimeoutMs: config.sessionTimeoutMs,
     handleBatch: (records) => intake.handleBatch(records),
@@ -82,17 +83,14 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
   addOperationalRoutes(app, {
     metrics,
     isShuttingDown: () => shuttingDown,
-    checkReady: async () => {
-      await mongo.checkReady();
-      return { mongodb: 'ok' };
-    },
+    checkReady: () => infrastructure.checkReady(),
   });
   app.use((req, res) => sendProblem(res, problem(404, 'not-found', `No route for ${req.method} ${req.path}`)));
 
   dispatcher.start();
   await runner.start();
   const { port, url, close } = await listen(app, config.host, config.port);
-  logger.info({ url, group: config.groupId }, 'relay running');
+  logger.info({ url, group: config.groupId, ...infrastructure.describe() }, 'relay running');
 
   let closing: Promise<void> | undefined;
   return {
@@ -105,7 +103,7 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
         await runner.stop();
         await dispatcher.stop();
         await close();
-        await mongo.close();
+        await infrastructure.close();
         logger.info('relay stopped');
       })()),
   };

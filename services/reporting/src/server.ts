@@ -2,18 +2,18 @@ import express, { type Request, type Response } from 'express';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import {
   CachedAuthenticator,
-  ConsumerRunner,
   MongoTenantDirectory,
   PollLoop,
   TOPICS,
   addOperationalRoutes,
-  connectInfrastructure,
+  kafkaBackend,
   createLogger,
   listen,
   problem,
   requireScope,
   sendProblem,
   type AuthenticatedRequest,
+  type Backend,
   type Logger,
 } from '@badgestream/platform';
 import type { ReportingConfig } from './config.js';
@@ -51,15 +51,20 @@ export const CSV_COLUMNS: Record<QueryKind, (q: Query) => string[]> = {
  * slices in MongoDB, a view of those slices in memory, and the reporting API that answers from it
  * (reader keys; the tenant is the key's, never the request's).
  */
-export async function startReporting(config: ReportingConfig, logger: Logger = createLogger('reporting', config.logLevel)): Promise<RunningReporting> {
-  const { metrics, kafka, registry, mongo } = await connectInfrastructure({ service: 'reporting', config, logger, valueSchemas: loadKafkaValueSchemas() });
-  const directory = new MongoTenantDirectory(mongo.db);
-  const store = new MongoReportingStore(mongo.db, config.groupId);
+export async function startReporting(
+  config: ReportingConfig,
+  logger: Logger = createLogger('reporting', config.logLevel),
+  backend: Backend = kafkaBackend(config, loadKafkaValueSchemas()),
+): Promise<RunningReporting> {
+  const infrastructure = await backend.connect('reporting', logger);
+  const { metrics, db } = infrastructure;
+  const directory = new MongoTenantDirectory(db);
+  const store = new MongoReportingStore(db, config.groupId);
   await Promise.all([directory.init(), store.init()]);
 
   const lrs = config.lrsEndpoint
     ? new LrsConnector(
-        mongo.db,
+        db,
         {
           endpoint: config.lrsEndpoint,
           tenant: config.lrsTenant,
@@ -81,14 +86,10 @@ export async function startReporting(config: ReportingConfig, logger: Logger = c
   const refresher = new PollLoop(async () => (await sync.refresh()) > 0, config.refreshMs, (error) => logger.warn({ err: error }, 'reading slices of other instances failed; trying again'));
 
   const rollups = new RollupConsumer({ store, logger, metrics, duplicateWindowMs: config.duplicateWindowHours * 3_600_000, onSlice: (entry, facts) => sync.applyOwn(entry, facts) });
-  const runner = new ConsumerRunner({
-    kafka,
-    registry,
+  const runner = infrastructure.consumer({
     groupId: config.groupId,
     topics: [TOPICS.events],
     deadLetterTopic: TOPICS.eventsDeadLetters,
-    logger,
-    metrics,
     concurrency: config.concurrency,
     sessionTimeoutMs: config.sessionTimeoutMs,
     maxRecordsPerCommit: config.sliceRecords,
@@ -106,10 +107,7 @@ export async function startReporting(config: ReportingConfig, logger: Logger = c
   addOperationalRoutes(app, {
     metrics,
     isShuttingDown: () => shuttingDown,
-    checkReady: async () => {
-      await mongo.checkReady();
-      return { mongodb: 'ok' };
-    },
+    checkReady: () => infrastructure.checkReady(),
   });
   app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
 
@@ -183,7 +181,7 @@ export async function startReporting(config: ReportingConfig, logger: Logger = c
   // Longer than the usual idle time of clients and proxies that keep connections open: a
   // connection the server closes just as a client reuses it fails that client's request.
   server.keepAliveTimeout = 65_000;
-  logger.info({ url, group: config.groupId }, 'reporting consumer and API running');
+  logger.info({ url, group: config.groupId, ...infrastructure.describe() }, 'reporting consumer and API running');
 
   let closing: Promise<void> | undefined;
   return {
@@ -197,7 +195,7 @@ export async function startReporting(config: ReportingConfig, logger: Logger = c
         await refresher.stop();
         await lrs?.stop();
         await close();
-        await mongo.close();
+        await infrastructure.close();
         logger.info('reporting stopped');
       })()),
   };

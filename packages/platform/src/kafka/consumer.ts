@@ -65,7 +65,8 @@ export interface Assignment {
   partitions: ReadonlyMap<string, readonly number[]>;
 }
 
-const NO_ASSIGNMENT: Assignment = { memberId: '', partitions: new Map() };
+/** What a member holds when it is out of the group (crashed, stopped). */
+export const NO_ASSIGNMENT: Assignment = { memberId: '', partitions: new Map() };
 
 export const DLQ_HEADERS = {
   reason: 'dlq-reason',
@@ -83,7 +84,7 @@ export const DLQ_HEADERS = {
  * commit replays the batch, so handlers must be idempotent (by event id), and a poisoned
  * record may reach the dead-letter topic more than once (replaying it twice is harmless).
  */
-export class ConsumerRunner {
+export class ConsumerRunner implements LogConsumer {
   private consumer: Consumer;
   private readonly dlqProducer: Producer;
   private stopping = false;
@@ -95,11 +96,7 @@ export class ConsumerRunner {
   constructor(private readonly options: ConsumerRunnerOptions) {
     this.consumer = this.createConsumer();
     this.dlqProducer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    const labels = { registers: [options.metrics] };
-    this.applied = new Counter({ name: 'badgestream_consumer_records_total', help: 'Records handled and committed', labelNames: ['topic'], ...labels });
-    this.deadLettered = new Counter({ name: 'badgestream_consumer_dead_letters_total', help: 'Records sent to the dead-letter topic', labelNames: ['topic'], ...labels });
-    this.retries = new Counter({ name: 'badgestream_consumer_batch_retries_total', help: 'Batches retried after a handler failure', ...labels });
-    this.lag = new Gauge({ name: 'badgestream_consumer_lag', help: 'Records behind the partition end, as of the last batch', labelNames: ['topic', 'partition'], ...labels });
+    ({ applied: this.applied, deadLettered: this.deadLettered, retries: this.retries, lag: this.lag } = consumerMetrics(options.metrics));
   }
 
   private get heartbeatIntervalMs(): number {
@@ -203,9 +200,7 @@ export class ConsumerRunner {
       } catch (error) {
         attempt++;
         this.retries.inc();
-        const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7));
-        this.options.logger.warn({ err: error, topic, partition, attempt, delayMs: delay }, 'batch failed; retrying without committing');
-        await sleep(delay);
+        await sleep(retryDelay(error, { topic, partition, attempt }, this.options.logger));
         await heartbeat();
       } finally {
         clearInterval(beating);
@@ -263,7 +258,34 @@ export class ConsumerRunner {
   }
 }
 
-function sleep(ms: number): Promise<void> {
+/** The metrics of a consumer of the event log, whichever adapter it runs on. */
+export function consumerMetrics(metrics: Registry) {
+  const labels = { registers: [metrics] };
+  return {
+    applied: new Counter({ name: 'badgestream_consumer_records_total', help: 'Records handled and committed', labelNames: ['topic'], ...labels }),
+    deadLettered: new Counter({ name: 'badgestream_consumer_dead_letters_total', help: 'Records sent to the dead-letter topic', labelNames: ['topic'], ...labels }),
+    retries: new Counter({ name: 'badgestream_consumer_batch_retries_total', help: 'Batches retried after a handler failure', ...labels }),
+    lag: new Gauge({ name: 'badgestream_consumer_lag', help: 'Records behind the partition end, as of the last batch', labelNames: ['topic', 'partition'], ...labels }),
+  };
+}
+
+/** Logs a failed batch and says how long to wait before its next attempt (exponential, at most 10 s). */
+export function retryDelay(error: unknown, at: { topic: string; partition: number; attempt: number }, logger: Logger): number {
+  const delay = Math.min(10_000, 100 * 2 ** Math.min(at.attempt, 7));
+  logger.warn({ err: error, ...at, delayMs: delay }, 'batch failed; retrying without committing');
+  return delay;
+}
+
+/** What the services consume the event log through: the Kafka ConsumerRunner or the embedded consumer. */
+export interface LogConsumer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A consumer's options, whichever adapter runs it. */
+export type LogConsumerOptions = Omit<ConsumerRunnerOptions, 'kafka' | 'registry' | 'logger' | 'metrics'>;
+
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
