@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { validateCriteria, type CriteriaProblem } from '@badgestream/criteria';
 import {
   ConflictError,
@@ -12,8 +12,12 @@ import {
   type CriteriaDefinition,
 } from '@badgestream/platform';
 import type { Db } from 'mongodb';
-import { criteriaOptions, dryRunCriteria } from '@badgestream/criteria-service';
-import { positiveInteger, withMongo } from './support.js';
+import { criteriaOptions, dryRunCriteria, type BackfillStatus } from '@badgestream/criteria-service';
+import { backfillReader, describeBackfill, followBackfill, type BackfillTarget } from './backfill-watch.js';
+import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
+
+const GROUP_HELP = 'the criteria consumer group whose backfill to follow';
+const defaultGroup = () => process.env.CRITERIA_GROUP_ID ?? criteriaOptions.groupId.default;
 
 /**
  * `badgestream criteria …`: store, validate, list, show, activate and retire badge criteria,
@@ -31,10 +35,13 @@ export function registerCriteriaCommands(program: Command): void {
     .description('validate a criteria document and store it as a draft version (storing the same document again changes nothing)')
     .requiredOption('--tenant <name>', 'tenant the criteria belong to')
     .option('--activate', 'also activate this version, retiring the version active before', false)
-    .action(async (file: string, opts: { tenant: string; activate: boolean }) => {
+    .option('--wait', 'with --activate: follow the evaluation of the version over the stored history (progress on stderr) until every partition is done', false)
+    .option('--group <id>', GROUP_HELP, defaultGroup())
+    .addOption(new Option('--timeout <seconds>', 'with --wait: give up waiting after this long (exit code 1); 0 waits as long as it takes').argParser(nonNegativeInteger).default(0))
+    .action(async (file: string, opts: { tenant: string; activate: boolean; wait: boolean; group: string; timeout: number }) => {
       const doc = await readCriteriaFile(file);
       if (doc === undefined) return;
-      await withDefinitions(async (definitions, directory) => {
+      await withDefinitions(async (definitions, directory, db) => {
         await requireTenant(directory, opts.tenant);
         let stored: { definition: CriteriaDefinition; created: boolean };
         try {
@@ -46,7 +53,9 @@ export function registerCriteriaCommands(program: Command): void {
         }
         const { definition, created } = stored;
         console.log(`${created ? 'stored' : 'unchanged'}: ${describe(definition)}`);
-        if (opts.activate) printActivation(await definitions.activate(opts.tenant, definition.badgeClass, definition.version));
+        if (!opts.activate) return;
+        printActivation(await definitions.activate(opts.tenant, definition.badgeClass, definition.version));
+        if (opts.wait) await waitForBackfill(db, { tenant: opts.tenant, badgeClass: definition.badgeClass, version: definition.version, group: opts.group }, opts.timeout);
       });
     });
 
@@ -93,8 +102,37 @@ export function registerCriteriaCommands(program: Command): void {
     .requiredOption('--tenant <name>', 'tenant')
     .requiredOption('--badge-class <iri>', 'the IRI of the badge class')
     .requiredOption('--version <n>', 'the version to activate', positiveInteger)
-    .action(async (opts: { tenant: string; badgeClass: string; version: number }) => {
-      await withDefinitions(async (definitions) => printActivation(await definitions.activate(opts.tenant, opts.badgeClass, opts.version)));
+    .option('--wait', 'follow the evaluation of the version over the stored history (progress on stderr) until every partition is done', false)
+    .option('--group <id>', GROUP_HELP, defaultGroup())
+    .addOption(new Option('--timeout <seconds>', 'with --wait: give up waiting after this long (exit code 1); 0 waits as long as it takes').argParser(nonNegativeInteger).default(0))
+    .action(async (opts: { tenant: string; badgeClass: string; version: number; wait: boolean; group: string; timeout: number }) => {
+      await withDefinitions(async (definitions, _directory, db) => {
+        printActivation(await definitions.activate(opts.tenant, opts.badgeClass, opts.version));
+        if (opts.wait) await waitForBackfill(db, { tenant: opts.tenant, badgeClass: opts.badgeClass, version: opts.version, group: opts.group }, opts.timeout);
+      });
+    });
+
+  criteria
+    .command('backfill')
+    .description(
+      "how far the evaluation of a version's last activation over the stored history got: partitions done, events gone through of those to go through (every event of the history chunks holding the tenant's), the tenant's events evaluated",
+    )
+    .requiredOption('--tenant <name>', 'tenant')
+    .requiredOption('--badge-class <iri>', 'the IRI of the badge class')
+    .requiredOption('--version <n>', 'the version', positiveInteger)
+    .option('--group <id>', GROUP_HELP, defaultGroup())
+    .option('--follow', 'show progress on stderr until the backfill is done (or stopped by a retirement), then print the status', false)
+    .addOption(new Option('--timeout <seconds>', 'with --follow: give up after this long (exit code 1); 0 follows as long as it takes').argParser(nonNegativeInteger).default(0))
+    .option('--json', 'print the status as JSON (as GET /admin/criteria/:version/backfill answers)', false)
+    .action(async (opts: { tenant: string; badgeClass: string; version: number; group: string; follow: boolean; timeout: number; json: boolean }) => {
+      await withDefinitions(async (_definitions, directory, db) => {
+        await requireTenant(directory, opts.tenant);
+        const read = backfillReader(db, { tenant: opts.tenant, badgeClass: opts.badgeClass, version: opts.version, group: opts.group });
+        const status = opts.follow ? await followBackfill(read, { group: opts.group, timeoutMs: opts.timeout * 1000 }) : await read();
+        if (opts.json) console.log(JSON.stringify(status, null, 2));
+        else for (const line of describeBackfill(status)) console.log(line);
+        if (opts.follow && status.state !== 'done') fail(`the backfill is ${status.state}${status.state === 'running' || status.state === 'waiting' ? ` after ${opts.timeout} s` : ''}`);
+      });
     });
 
   criteria
@@ -154,6 +192,18 @@ function printActivation({ definition, retired }: { definition: CriteriaDefiniti
   if (definition.status !== 'active') throw new ConflictError(`another activation of ${definition.badgeClass} happened at the same time and took effect instead; see: badgestream criteria list`);
   console.log(`activated: ${describe(definition)}`);
   for (const r of retired) console.log(`retired: ${describe(r)}`);
+}
+
+/** Follows the backfill of a version just activated; prints how it ended, and fails unless it is done. */
+async function waitForBackfill(db: Db, target: BackfillTarget, timeoutSeconds: number): Promise<void> {
+  const status = await followBackfill(backfillReader(db, target), { group: target.group, timeoutMs: timeoutSeconds * 1000 });
+  console.log(`backfill ${status.state}: ${summarizeBackfill(status)}`);
+  if (status.state !== 'done') fail(status.state === 'stopped' ? 'the version was retired before every partition evaluated it' : `the backfill is not done after ${timeoutSeconds} s; follow it with: badgestream criteria backfill --follow`);
+}
+
+function summarizeBackfill(s: BackfillStatus): string {
+  const took = s.startedAt && s.finishedAt ? `, in ${((Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)} s` : '';
+  return `${s.partitions.done}/${s.partitions.total ?? '?'} partitions, ${s.events.done}/${s.events.total} events gone through, ${s.evaluated} of the tenant's events evaluated${took}`;
 }
 
 function describe(d: CriteriaDefinition): string {

@@ -27,6 +27,8 @@ export interface CriteriaAdminDeps {
   maxBodyKb?: number;
   /** Evaluates a stored version over the event history without changing anything (POST /criteria/dry-run). */
   dryRun?: (tenant: string, badgeClass: string, version: number) => Promise<unknown>;
+  /** How far the evaluation of an activated version over the history got (GET /criteria/:version/backfill). */
+  backfillStatus?: (tenant: string, badgeClass: string, version: number) => Promise<unknown>;
 }
 
 /** A request that passed admin authentication: the tenant is `principal.tenant`, and only that. */
@@ -45,6 +47,8 @@ export { jsonBody };
  *   POST /criteria/retire    { badgeClass, version }
  *   POST /criteria/dry-run   { badgeClass, version }   who would be awarded, revoked or have an award
  *                            replaced, from the event history; nothing is written
+ *   GET  /criteria/:version/backfill?badgeClass=IRI   how far the evaluation of the version's last
+ *                            activation over the stored history got (BackfillStatus)
  *
  * More admin routes (progress, backfill): add them to the returned router with
  * `router.post('/criteria/backfill', adminRoute(async (req, res) => …))`; they get the same
@@ -93,6 +97,20 @@ export function createCriteriaAdminRouter(deps: CriteriaAdminDeps): Router {
       res.json(view(definition));
     }),
   );
+
+  const { backfillStatus } = deps;
+  if (backfillStatus) {
+    router.get(
+      '/criteria/:version/backfill',
+      route(async (req, res) => {
+        const badgeClass = req.query.badgeClass;
+        if (typeof badgeClass !== 'string' || badgeClass === '') throw new QueryError('pass the badge class as ?badgeClass=<IRI> (URL-encoded)');
+        const version = versionNumber(req.params.version as string);
+        if (version === null) throw new QueryError(`the version must be a positive integer, got ${JSON.stringify(req.params.version)}`);
+        res.json(await backfillStatus(req.principal.tenant, badgeClass, version));
+      }),
+    );
+  }
 
   const { dryRun } = deps;
   if (dryRun) {

@@ -8,3 +8,6 @@ export * from './progress-routes.js';
 export * from './issuer-routes.js';
 export * from './webhook.js';
 export * from './dry-run.js';
+export * from './backfill-runs.js';
+export * from './backfill-progress.js';
+export * from './backfill-status.js';

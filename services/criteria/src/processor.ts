@@ -30,6 +30,7 @@ import {
   type PoisonedRecord,
   type Registry,
 } from '@badgestream/platform';
+import type { BackfillRecorder, BackfillTracker } from './backfill-progress.js';
 
 export interface ActiveCriteriaSource {
   /** Active criteria of every tenant, by tenant. */
@@ -49,6 +50,8 @@ export interface CriteriaProcessorDeps {
   now?: () => string;
   /** Told the outbox entries each batch stored (new ones only), for the dispatcher to deliver at once. */
   onStored?: (entries: OutboxEntry[]) => void;
+  /** Told how each backfill goes, for operators to follow (GET /admin/criteria/:version/backfill). */
+  backfills?: BackfillRecorder;
 }
 
 /** The progress of one partition's learners, held in memory by the instance that owns the partition. */
@@ -328,11 +331,18 @@ export class CriteriaProcessor {
       if ([...state.criteria].some((k) => !wanted.has(k))) state.criteria = wanted;
       return;
     }
-    await this.evaluateOverHistory(state, fresh, wanted);
+    const tracker = this.deps.backfills?.begin(state.partition, fresh);
+    try {
+      await this.evaluateOverHistory(state, fresh, wanted, tracker);
+    } catch (error) {
+      await tracker?.failed(error);
+      throw error;
+    }
+    await tracker?.finish();
   }
 
   /** The backfill proper: the fresh versions evaluated over the partition's history, settled against the ledger. */
-  private async evaluateOverHistory(state: PartitionState, fresh: readonly { tenant: string; criteria: Criteria }[], wanted: ReadonlySet<string>): Promise<void> {
+  private async evaluateOverHistory(state: PartitionState, fresh: readonly { tenant: string; criteria: Criteria }[], wanted: ReadonlySet<string>, tracker: BackfillTracker | undefined): Promise<void> {
     const started = Date.now();
     const now = this.now();
     const changes: Changes = { progress: new Map(), effects: [] };
@@ -359,7 +369,8 @@ export class CriteriaProcessor {
     const factsOf = new Map(tenants.map((tenant) => [tenant, mineOf.get(tenant)!.map(() => new Map<string, Fact[]>())]));
     // The whole stored history, also past `state.next`: records stored but never committed (a
     // crash before the commit) come again, and applying them again changes nothing.
-    for await (const e of this.deps.history.replay(state.partition, tenants, 0n, END_OF_HISTORY)) {
+    for await (const e of this.deps.history.replay(state.partition, tenants, 0n, END_OF_HISTORY, tracker)) {
+      tracker?.evaluated(e.tenant);
       const facts = factsOf.get(e.tenant)!;
       mineOf.get(e.tenant)!.forEach((c, i) => {
         let fact: Fact | undefined;

@@ -18,6 +18,14 @@ export interface CriteriaDefinition {
   retiredAt?: Date;
 }
 
+/** The activation of a version: the seq-th entry of its badge class's activation log, written at `at`. */
+export interface CriteriaActivation {
+  badgeClass: string;
+  version: number;
+  seq: number;
+  at: Date;
+}
+
 /** A criteria document that does not validate; `problems` names each failing place by JSON pointer. */
 export class InvalidCriteriaError extends InvalidInputError {
   readonly problems: readonly CriteriaProblem[];
@@ -153,6 +161,19 @@ export class MongoCriteriaDefinitions {
   /** The criteria in force for each badge class of every tenant: what the criteria consumer caches. */
   async activeForAllTenants(): Promise<CriteriaDefinition[]> {
     return this.inForceDefinitions(await this.inForce({}), { status: 'active' });
+  }
+
+  /**
+   * The last activation of each version of the tenant's criteria that was ever activated (its
+   * number in the badge class's log, and when), whether still in force or not. A version activated
+   * again is evaluated over the history again: backfill progress is kept per activation.
+   */
+  async lastActivations(tenant: string): Promise<CriteriaActivation[]> {
+    const last = new Map<string, CriteriaActivation>();
+    for (const entry of await this.log.find({ tenant, action: 'activate' }).sort({ seq: 1 }).toArray()) {
+      last.set(`${entry.version}|${entry.badgeClass}`, { badgeClass: entry.badgeClass, version: entry.version, seq: entry.seq, at: entry.at });
+    }
+    return [...last.values()];
   }
 
   /** The version in force per `<tenant>|<badge class>`, from the activation log. */

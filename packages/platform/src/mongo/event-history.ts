@@ -46,6 +46,22 @@ interface ChunkEntry {
 
 const DUPLICATE_KEY = 11000;
 
+/** A stored chunk as the index lists it: what progress figures of a replay are made of. */
+export interface ChunkSummary {
+  partition: number;
+  tenants: readonly string[];
+  /** Events the chunk holds, of every tenant. */
+  events: number;
+}
+
+/** Told how far a replay got, in chunks (see MongoEventHistory.replay). */
+export interface ReplayObserver {
+  /** Once, before the first event: every chunk the replay goes through. */
+  planned?(chunks: readonly ChunkSummary[]): void;
+  /** Each of those chunks once gone through: its events yielded, or the chunk not found (see chunksOf). */
+  passed?(chunk: ChunkSummary): void;
+}
+
 /** Offsets of a partition per history segment (collection). */
 export const HISTORY_SEGMENT_OFFSETS = 10_000;
 
@@ -94,8 +110,11 @@ export class MongoEventHistory {
     return chunks;
   }
 
-  /** The chunks of these index entries, in the order of their first offsets: each segment read once. */
-  private async *chunksOf(entries: readonly ChunkEntry[]): AsyncGenerator<HistoryChunk> {
+  /**
+   * The chunks of these index entries, in the order of their first offsets: each segment read once.
+   * `missing` is told the entries whose chunk is not there (written a moment after its entry, or never).
+   */
+  private async *chunksOf(entries: readonly ChunkEntry[], missing?: (entry: ChunkEntry) => void): AsyncGenerator<HistoryChunk> {
     const bySegment = new Map<string, ChunkEntry[]>();
     for (const entry of entries) {
       const key = `${entry.partition}:${segmentOf(entry.first)}`;
@@ -105,6 +124,10 @@ export class MongoEventHistory {
     for (const list of order) {
       const wanted = new Set(list.map((e) => e._id));
       const chunks = (await this.segment(list[0]!.partition, list[0]!.first).find({}).toArray()).filter((c) => wanted.has(c._id));
+      if (missing && chunks.length < list.length) {
+        const found = new Set(chunks.map((c) => c._id));
+        for (const entry of list) if (!found.has(entry._id)) missing(entry);
+      }
       chunks.sort((a, b) => Number(a.firstOffset) - Number(b.firstOffset) || Number(b.lastOffset) - Number(a.lastOffset));
       yield* chunks;
     }
@@ -134,14 +157,20 @@ export class MongoEventHistory {
   /**
    * The stored events of some tenants in one partition with offsets in [from, before), in offset
    * order, each offset once: what a consumer taking the partition over applies after its
-   * checkpoint, or a new criteria version is evaluated over.
+   * checkpoint, or a new criteria version is evaluated over. `observer` is told which chunks the
+   * replay goes through, then each chunk once its events were yielded (how far it got).
    */
-  async *replay(partition: number, tenants: readonly string[], from: bigint, before: bigint): AsyncGenerator<HistoryEvent> {
-    if (tenants.length === 0 || from >= before) return;
+  async *replay(partition: number, tenants: readonly string[], from: bigint, before: bigint, observer?: ReplayObserver): AsyncGenerator<HistoryEvent> {
+    if (tenants.length === 0 || from >= before) {
+      observer?.planned?.([]);
+      return;
+    }
     const wanted = new Set(tenants);
     const entries = (await this.index.find({ partition }).toArray()).filter((e) => e.last >= Number(from) && e.first < Number(before) && e.tenants.some((t) => wanted.has(t)));
+    observer?.planned?.(entries.map(summaryOf));
+    const byId = new Map(entries.map((e) => [e._id, e]));
     let next = from;
-    for await (const chunk of this.chunksOf(entries)) {
+    for await (const chunk of this.chunksOf(entries, observer?.passed && ((entry) => observer.passed!(summaryOf(entry))))) {
       for (const stored of await eventsIn(chunk)) {
         const offset = BigInt(stored.offset);
         // Chunks of slices cut differently overlap: each offset once, in order.
@@ -149,7 +178,20 @@ export class MongoEventHistory {
         next = offset + 1n;
         if (wanted.has(stored.tenant)) yield stored;
       }
+      observer?.passed?.(summaryOf(byId.get(chunk._id)!));
     }
+  }
+
+  /**
+   * Per partition, the events (of every tenant) of the stored chunks that hold some of this
+   * tenant's: what a backfill of the tenant's criteria goes through there, as the history stands now.
+   */
+  async storedEventsOf(tenant: string): Promise<Map<number, number>> {
+    const byPartition = new Map<number, number>();
+    for (const entry of await this.index.find({ tenants: tenant }, { projection: { partition: 1, events: 1 } }).toArray()) {
+      byPartition.set(entry.partition, (byPartition.get(entry.partition) ?? 0) + entry.events);
+    }
+    return byPartition;
   }
 
   /** Every stored event of a tenant, each once (by event id), in no particular order. */
@@ -165,6 +207,10 @@ export class MongoEventHistory {
       }
     }
   }
+}
+
+function summaryOf(entry: ChunkEntry): ChunkSummary {
+  return { partition: entry.partition, tenants: entry.tenants, events: entry.events };
 }
 
 /** A chunk's events, in offset order, whichever way the chunk holds them. */
