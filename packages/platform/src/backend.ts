@@ -10,7 +10,7 @@ import { BadgestreamError, ConfigError, UnavailableError } from './errors.js';
 import { ConsumerRunner, type LogConsumer, type LogConsumerOptions } from './kafka/consumer.js';
 import { KafkaEventLog, type KafkaEventLogOptions } from './kafka/event-log.js';
 import type { TopicValueSchema } from './kafka/registry.js';
-import { badgestreamTopics, partitionCount } from './kafka/topics.js';
+import { badgestreamTopics, partitionCount, type TopicSpec } from './kafka/topics.js';
 import type { Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics.js';
 import { redactUri } from './mongo/connect.js';
@@ -132,13 +132,14 @@ export class EmbeddedBackend implements Backend {
     readonly log: EmbeddedLog,
   ) {}
 
-  static open(options: { dataDir: string; fsync: boolean; partitions: number; valueSchemas: TopicValueSchema[] }): EmbeddedBackend {
+  /** `topics` defaults to Badgestream's own (caliper.events with `partitions` partitions, its dead letters, …). */
+  static open(options: { dataDir: string; fsync: boolean; partitions: number; valueSchemas: TopicValueSchema[]; topics?: TopicSpec[] }): EmbeddedBackend {
     const directory = resolve(options.dataDir);
     mkdirSync(directory, { recursive: true });
     lockDirectory(directory);
     try {
       const store = EmbeddedDocumentStore.open(directory);
-      const log = EmbeddedLog.open(directory, badgestreamTopics(options.partitions, 1), { fsync: options.fsync, beforeSync: () => store.sync() });
+      const log = EmbeddedLog.open(directory, options.topics ?? badgestreamTopics(options.partitions, 1), { fsync: options.fsync, beforeSync: () => store.sync() });
       const backend = new EmbeddedBackend(directory, store, log);
       const ajv = new Ajv2020({ strict: false, allErrors: false });
       for (const { topic, schema } of options.valueSchemas) backend.validators.set(topic, ajv.compile(schema));
@@ -197,8 +198,8 @@ class EmbeddedEventLog implements ServiceEventLog {
 
   async connect(): Promise<void> {}
 
-  publish(records: readonly OutgoingRecord[]): Promise<void> {
-    return this.log.append(
+  async publish(records: readonly OutgoingRecord[]): Promise<void> {
+    await this.log.append(
       records.map((r) => ({
         topic: r.topic,
         key: r.key,

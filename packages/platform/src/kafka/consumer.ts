@@ -258,14 +258,15 @@ export class ConsumerRunner implements LogConsumer {
   }
 }
 
-/** The metrics of a consumer of the event log, whichever adapter it runs on. */
+/** The metrics of a consumer of the event log, whichever adapter it runs on; consumers of one registry share them. */
 export function consumerMetrics(metrics: Registry) {
   const labels = { registers: [metrics] };
+  const existing = <T>(name: string, create: () => T): T => (metrics.getSingleMetric(name) as T | undefined) ?? create();
   return {
-    applied: new Counter({ name: 'badgestream_consumer_records_total', help: 'Records handled and committed', labelNames: ['topic'], ...labels }),
-    deadLettered: new Counter({ name: 'badgestream_consumer_dead_letters_total', help: 'Records sent to the dead-letter topic', labelNames: ['topic'], ...labels }),
-    retries: new Counter({ name: 'badgestream_consumer_batch_retries_total', help: 'Batches retried after a handler failure', ...labels }),
-    lag: new Gauge({ name: 'badgestream_consumer_lag', help: 'Records behind the partition end, as of the last batch', labelNames: ['topic', 'partition'], ...labels }),
+    applied: existing('badgestream_consumer_records_total', () => new Counter({ name: 'badgestream_consumer_records_total', help: 'Records handled and committed', labelNames: ['topic'], ...labels })),
+    deadLettered: existing('badgestream_consumer_dead_letters_total', () => new Counter({ name: 'badgestream_consumer_dead_letters_total', help: 'Records sent to the dead-letter topic', labelNames: ['topic'], ...labels })),
+    retries: existing('badgestream_consumer_batch_retries_total', () => new Counter({ name: 'badgestream_consumer_batch_retries_total', help: 'Batches retried after a handler failure', ...labels })),
+    lag: existing('badgestream_consumer_lag', () => new Gauge({ name: 'badgestream_consumer_lag', help: 'Records behind the partition end, as of the last batch', labelNames: ['topic', 'partition'], ...labels })),
   };
 }
 
