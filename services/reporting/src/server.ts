@@ -18,6 +18,7 @@ import {
 } from '@badgestream/platform';
 import type { ReportingConfig } from './config.js';
 import { streamCsv } from './csv.js';
+import { issuerPage } from './issuer-page.js';
 import { LrsConnector } from './lrs-connector.js';
 import { openApiDocument } from './openapi.js';
 import { InvalidQueryError, QUERY_KINDS, answer, parseQuery, type Query, type QueryKind } from './queries.js';
@@ -167,6 +168,7 @@ export async function startReporting(
     const status = lrs?.status();
     res.json({ connectors: status && status.tenant === tenant ? [status] : [] });
   });
+  app.use(issuerPage());
   app.use((req, res) => sendProblem(res, problem(404, 'not-found', `No route for ${req.method} ${req.path}`, { detail: `reports are at ${QUERY_KINDS.map((k) => `/reports/${k}`).join(', ')}; the API is described at /openapi.json` })));
   app.use((error: unknown, req: Request, res: Response, _next: express.NextFunction) => {
     logger.error({ err: error, path: req.path }, 'report failed');
