@@ -3,15 +3,10 @@ import {
   BadgestreamError,
   ConfigError,
   TOPICS,
-  createKafka,
-  createLogger,
-  replayDeadLetters,
   MongoTenantDirectory,
   SCOPES,
-  commonOptions,
   describeConfig,
   embeddedOptions,
-  loadConfig,
   parseToken,
   type Scope,
 } from '@badgestream/platform';
@@ -22,6 +17,7 @@ import { loadReportingConfig, reportingOptions, startReporting } from '@badgestr
 import { registerCriteriaCommands } from './criteria-commands.js';
 import { registerIssuerCommands } from './issuer-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
+import { replayDeadLettersCommand } from './dlq-replay.js';
 import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
 import { tailTopic } from './tail.js';
 import { banner, bootstrapEmbedded, startBadgestream } from './start.js';
@@ -174,21 +170,9 @@ export function buildProgram(): Command {
     .option('--reason <text>', 'only dead letters whose reason contains this text')
     .addOption(new Option('--limit <n>', 'replay at most n records').argParser(positiveInteger))
     .option('--dry-run', 'list what would be replayed; change nothing', false)
-    .addOption(new Option('--idle <ms>', 'stop after this many milliseconds without a record').argParser(nonNegativeInteger).default(5000))
-    .action(async (opts: { topic: string; reason?: string; limit?: number; dryRun: boolean; idle: number }) => {
-      const { kafkaBrokers } = loadConfig({ kafkaBrokers: commonOptions.kafkaBrokers });
-      const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'badgestream-cli', logger: createLogger('cli', 'error') });
-      const result = await replayDeadLetters({
-        kafka,
-        deadLetterTopic: opts.topic,
-        dryRun: opts.dryRun,
-        idleMs: opts.idle,
-        ...(opts.reason ? { reasonContains: opts.reason } : {}),
-        ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-        onRecord: (r) => console.log(`${r.outcome}\t${r.originTopic}@${r.originOffset}\t${r.reason}`),
-      });
-      console.log(`${opts.dryRun ? 'would replay' : 'replayed'} ${result.replayed}, skipped ${result.skipped}`);
-    });
+    .addOption(new Option('--idle <ms>', 'stop after this many milliseconds without a record (it stops anyway once through the dead letters there were when it started)').argParser(nonNegativeInteger).default(5000))
+    .addHelpText('after', '\nPrints one line per dead letter and the counts on stdout; progress (dead letters gone through of those there were at the start) on stderr.')
+    .action(replayDeadLettersCommand);
 
   program
     .command('config')
