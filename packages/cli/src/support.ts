@@ -1,9 +1,23 @@
 import { InvalidArgumentError } from 'commander';
 import type { Db } from 'mongodb';
 import { MongoTenantDirectory, NotFoundError, commonOptions, connectMongo, loadConfig } from '@badgestream/platform';
+import { openEmbedded } from './start.js';
 
-/** Runs work against the MongoDB of MONGODB_URI and closes the connection after. */
+/**
+ * Runs work against the MongoDB of MONGODB_URI and closes the connection after; without
+ * MONGODB_URI, against the embedded store of BADGESTREAM_DATA_DIR, which must not be in use by a
+ * running `badgestream start`.
+ */
 export async function withMongo(work: (db: Db) => Promise<void>): Promise<void> {
+  if (!process.env.MONGODB_URI) {
+    const embedded = openEmbedded(process.env, loadConfig({ topicPartitions: commonOptions.topicPartitions }).topicPartitions);
+    try {
+      await work(embedded.store.db());
+    } finally {
+      await embedded.close();
+    }
+    return;
+  }
   const { mongodbUri } = loadConfig({ mongodbUri: commonOptions.mongodbUri });
   const mongo = await connectMongo(mongodbUri, { appName: 'badgestream-cli' });
   try {

@@ -227,7 +227,7 @@ function lockDirectory(directory: string): void {
   const holder = Number(readFileSync(lock, 'utf8').trim());
   if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
     throw new BadgestreamError(
-      `the data directory ${directory} is in use by process ${holder}: one Badgestream process at a time may run on it (stop that one, or set BADGESTREAM_DATA_DIR to another directory)`,
+      `the data directory ${directory} is in use by process ${holder} (a running 'badgestream start'?): one process at a time may open it; stop that one first, or set BADGESTREAM_DATA_DIR to another directory`,
       { code: 'DATA_DIR_IN_USE' },
     );
   }
