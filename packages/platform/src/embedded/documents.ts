@@ -96,7 +96,7 @@ export function compareValues(a: unknown, b: unknown): number {
     case 2:
       return numeric(a) - numeric(b);
     case 3:
-      return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0;
+      return compareStrings(a as string, b as string);
     case 6:
       return Buffer.compare(bytesOf(a), bytesOf(b));
     case 7:
@@ -118,7 +118,7 @@ export function compareValues(a: unknown, b: unknown): number {
       const x = Object.entries(a as Doc);
       const y = Object.entries(b as Doc);
       for (let i = 0; i < Math.min(x.length, y.length); i++) {
-        const keys = x[i]![0] < y[i]![0] ? -1 : x[i]![0] > y[i]![0] ? 1 : 0;
+        const keys = compareStrings(x[i]![0], y[i]![0]);
         if (keys !== 0) return keys;
         const c = compareValues(x[i]![1], y[i]![1]);
         if (c !== 0) return c;
@@ -126,6 +126,30 @@ export function compareValues(a: unknown, b: unknown): number {
       return x.length - y.length;
     }
   }
+}
+
+const SURROGATE_OR_ABOVE = /[\uD800-\uFFFF]/;
+
+/**
+ * Strings in code point order, which is MongoDB's (it compares UTF-8 bytes). JavaScript's `<`
+ * compares UTF-16 code units, which puts a code point past U+FFFF (a surrogate pair, from
+ * U+D800) before U+E000-U+FFFF; the two orders agree unless both strings hold such units.
+ */
+function compareStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  if (!SURROGATE_OR_ABOVE.test(a) || !SURROGATE_OR_ABOVE.test(b)) return a < b ? -1 : 1;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** A UTF-16 code unit's place in code point order: surrogates move above U+E000-U+FFFF. */
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;
 }
 
 function bytesOf(value: unknown): Buffer {
