@@ -1,9 +1,11 @@
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoTenantDirectory, connectMongo, type MongoConnection } from '@badgestream/platform';
 import { uuidV5 } from '@badgestream/criteria';
-import { EARNED_VERB, XAPI_NAMESPACE, type RunningReporting } from '@badgestream/reporting';
+import { EARNED_VERB, XAPI_NAMESPACE, openApiDocument, type RunningReporting } from '@badgestream/reporting';
 import { startGroupAt } from '../support/criteria-stream.js';
 import { requireStack, uniqueName, type StackEnv } from '../support/stack.js';
 import { generateHistory, produceHistory, type GeneratedEvent } from '../support/reporting-history.js';
@@ -30,7 +32,15 @@ class LrsStandIn {
   refused = 0;
   readonly headers: http.IncomingHttpHeaders[] = [];
   private server: http.Server | undefined;
-  constructor(private readonly refuseFirst: number) {}
+  /** Refuses the first `refuseFirst` posts; with `takeBatches`, takes that many, then refuses all until released. */
+  constructor(
+    private readonly refuseFirst: number,
+    private takeBatches = Infinity,
+  ) {}
+
+  release(): void {
+    this.takeBatches = Infinity;
+  }
 
   async start(): Promise<string> {
     this.server = http.createServer((req, res) => {
@@ -40,10 +50,11 @@ class LrsStandIn {
         this.posts++;
         this.headers.push(req.headers);
         if (req.method !== 'POST' || req.url !== '/xapi/statements') return void res.writeHead(404).end();
-        if (this.refused < this.refuseFirst) {
+        if (this.refused < this.refuseFirst || this.takeBatches <= 0) {
           this.refused++;
           return void res.writeHead(503, { 'retry-after': '0' }).end('busy');
         }
+        this.takeBatches--;
         const batch = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Statement[];
         for (const s of batch) this.statements.set(s.id, s);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(batch.map((s) => s.id)));
@@ -104,6 +115,23 @@ afterAll(async () => {
   await mongo?.close();
 });
 
+interface Connector {
+  failedAttempts: number;
+  pushedStatements: number;
+  queuedStatements: number;
+  inFlight: { slice: string; statements: number; sent: number } | null;
+  progress: { done: number; total: number };
+}
+
+// The status as /openapi.json describes it (Ajv 8, JSON Schema 2020-12, as the platform package has it).
+const { Ajv2020 } = createRequire(new URL('../../packages/platform/package.json', import.meta.url))('ajv/dist/2020.js') as {
+  Ajv2020: new (options: object) => { addSchema(schema: unknown, key: string): void; getSchema(ref: string): ((value: unknown) => boolean) | undefined };
+};
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats.default(ajv as never);
+ajv.addSchema(openApiDocument(), 'openapi.json');
+const validStatus = ajv.getSchema('openapi.json#/components/schemas/xapiPushStatus')!;
+
 async function until(ok: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ok()) {
@@ -135,7 +163,61 @@ describe('xAPI statements of badge events', () => {
       await new Promise((r) => setTimeout(r, 100));
       status = await getReport(reporting.url, '/exports/xapi/status', reader);
     }
-    expect(status.body.connectors).toEqual([expect.objectContaining({ tenant, pushedStatements: expectedIds.size, queuedSlices: 0, failedAttempts: 2, lastError: null })]);
+    expect(status.body.connectors).toEqual([
+      expect.objectContaining({
+        tenant,
+        pushedStatements: expectedIds.size,
+        queuedSlices: 0,
+        queuedStatements: 0,
+        inFlight: null,
+        progress: { done: expectedIds.size, total: expectedIds.size },
+        failedAttempts: 2,
+        lastError: null,
+      }),
+    ]);
+    expect(validStatus(status.body)).toBe(true);
+  });
+
+  it('says how far the push got while it runs: the statements the LRS took of all it was given, and the slice in flight', async () => {
+    // A second connector on the same counted slices, to an LRS that takes three batches of 7 and
+    // then refuses everything until released: a push stopped part way, read from its status.
+    const slow = new LrsStandIn(0, 3);
+    const endpoint = await slow.start();
+    const second = await startReportingOn(stack, uri, groupId, { ...lrsEnv, REPORTING_LRS_ENDPOINT: endpoint, REPORTING_LRS_BATCH: '7' });
+    const total = events.filter((e) => e.known.badge).length;
+    const status = async () => {
+      const { body } = await getReport(second.url, '/exports/xapi/status', reader);
+      expect(validStatus(body)).toBe(true);
+      return (body.connectors as Connector[])[0]!;
+    };
+    try {
+      let stalled = await status();
+      for (let i = 0; i < 200 && stalled.failedAttempts < 2; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        stalled = await status();
+      }
+      // Done is what the LRS took (three batches: 21 statements, of whichever slices they were).
+      const taken = slow.statements.size;
+      expect(taken).toBeGreaterThan(0);
+      expect(taken).toBeLessThanOrEqual(21);
+      expect(stalled.progress).toEqual({ done: taken, total });
+      expect(stalled.progress.total).toBe(stalled.pushedStatements + stalled.queuedStatements);
+      expect(stalled.inFlight).not.toBeNull();
+      expect(stalled.pushedStatements + stalled.inFlight!.sent).toBe(taken);
+      expect(stalled.inFlight!.sent).toBeLessThan(stalled.inFlight!.statements);
+
+      slow.release();
+      let finished = await status();
+      for (let i = 0; i < 600 && finished.progress.done < total; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        finished = await status();
+      }
+      expect(finished).toMatchObject({ progress: { done: total, total }, pushedStatements: total, queuedStatements: 0, inFlight: null });
+      expect(slow.statements.size).toBe(total);
+    } finally {
+      await second.close();
+      await slow.close();
+    }
   });
 
   it('records how far it got: a restarted service sends nothing again', async () => {
@@ -143,7 +225,7 @@ describe('xAPI statements of badge events', () => {
     await reporting.close();
     reporting = await startReportingOn(stack, uri, groupId, lrsEnv);
     const status = await getReport(reporting.url, '/exports/xapi/status', reader);
-    expect(status.body.connectors).toEqual([expect.objectContaining({ pushedStatements: lrs.statements.size, queuedSlices: 0 })]);
+    expect(status.body.connectors).toEqual([expect.objectContaining({ pushedStatements: lrs.statements.size, queuedSlices: 0, progress: { done: lrs.statements.size, total: lrs.statements.size } })]);
     expect(lrs.posts).toBe(posts);
   });
 

@@ -12,16 +12,19 @@ export function csvLine(values: readonly unknown[]): string {
 }
 
 /**
- * Streams rows as CSV with a header row (the columns given, else the keys of the first row),
- * in chunks, waiting for the client to drain what it was sent.
+ * Sends rows as CSV with a header row of the columns given, with its Content-Length (so that a
+ * client can show how far a download got), in chunks, waiting for the client to drain what it was
+ * sent.
  */
-export async function streamCsv(res: Response, filename: string, columns: readonly string[], rows: Iterable<Record<string, unknown>>): Promise<void> {
+export async function streamCsv(res: Response, filename: string, columns: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
+  const lines = [csvLine(columns), ...rows.map((row) => csvLine(columns.map((c) => row[c])))];
   res.status(200);
   res.setHeader('Content-Type', 'text/csv; charset=utf-8');
   res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);
-  let chunk = csvLine(columns);
-  for (const row of rows) {
-    chunk += csvLine(columns.map((c) => row[c]));
+  res.setHeader('Content-Length', lines.reduce((bytes, line) => bytes + Buffer.byteLength(line), 0));
+  let chunk = '';
+  for (const line of lines) {
+    chunk += line;
     if (chunk.length >= 64 * 1024) {
       if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', resolve));
       chunk = '';

@@ -27,10 +27,20 @@ interface PushRecord {
 export interface LrsStatus {
   endpoint: string;
   tenant: string;
+  /** Slices, and their statements, recorded as taken by the LRS (by earlier runs too). */
   pushedSlices: number;
   pushedStatements: number;
   lastPushedAt: string | null;
+  /** Slices, and their statements, waiting for the LRS (the one in flight included). */
   queuedSlices: number;
+  queuedStatements: number;
+  /** The slice being pushed: its statements, and how many of them the LRS took so far. */
+  inFlight: { slice: string; statements: number; sent: number } | null;
+  /**
+   * Statements the LRS took, of all the connector was given: the catch-up after a start, or how
+   * far behind it is; the total grows as new badge events are counted.
+   */
+  progress: { done: number; total: number };
   failedAttempts: number;
   lastError: string | null;
 }
@@ -47,6 +57,8 @@ export class LrsConnector {
   private readonly queue: { slice: string; facts: Fact[] }[] = [];
   private readonly loop: PollLoop;
   private pushedStatements = 0;
+  private queuedStatements = 0;
+  private inFlight: { slice: string; statements: number; sent: number } | null = null;
   private lastPushedAt: Date | null = null;
   private failedAttempts = 0;
   private lastError: string | null = null;
@@ -79,6 +91,7 @@ export class LrsConnector {
     const mine = facts.filter((f) => f.badge && f.tenant === this.settings.tenant);
     if (mine.length === 0) return;
     this.queue.push({ slice: entry._id, facts: mine });
+    this.queuedStatements += mine.length;
     this.loop.nudge();
   }
 
@@ -93,6 +106,7 @@ export class LrsConnector {
   }
 
   status(): LrsStatus {
+    const sent = this.inFlight?.sent ?? 0;
     return {
       endpoint: this.settings.endpoint,
       tenant: this.settings.tenant,
@@ -100,6 +114,9 @@ export class LrsConnector {
       pushedStatements: this.pushedStatements,
       lastPushedAt: this.lastPushedAt?.toISOString() ?? null,
       queuedSlices: this.queue.length,
+      queuedStatements: this.queuedStatements,
+      inFlight: this.inFlight && { ...this.inFlight },
+      progress: { done: this.pushedStatements + sent, total: this.pushedStatements + this.queuedStatements },
       failedAttempts: this.failedAttempts,
       lastError: this.lastError,
     };
@@ -109,14 +126,18 @@ export class LrsConnector {
     const next = this.queue[0];
     if (!next) return false;
     const statements = next.facts.map(statementOf);
+    this.inFlight = { slice: next.slice, statements: statements.length, sent: 0 };
     for (let i = 0; i < statements.length; i += this.settings.batch) {
-      const ok = await this.send(statements.slice(i, i + this.settings.batch));
-      if (!ok) return false;
+      const batch = statements.slice(i, i + this.settings.batch);
+      if (!(await this.send(batch))) return false;
+      this.inFlight.sent += batch.length;
     }
     await this.pushes.insertOne({ _id: `${this.settings.endpoint}|${this.settings.tenant}|${next.slice}`, endpoint: this.settings.endpoint, tenant: this.settings.tenant, slice: next.slice, statements: statements.length, at: new Date() });
     this.queue.shift();
     this.pushed.add(next.slice);
     this.pushedStatements += statements.length;
+    this.queuedStatements -= statements.length;
+    this.inFlight = null;
     this.lastPushedAt = new Date();
     return true;
   }

@@ -89,6 +89,48 @@ const XAPI_STATEMENT = {
   },
 };
 
+const count = { type: 'integer', minimum: 0 };
+const XAPI_PUSH_STATUS = {
+  type: 'object',
+  required: ['connectors'],
+  properties: {
+    connectors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['endpoint', 'tenant', 'pushedSlices', 'pushedStatements', 'lastPushedAt', 'queuedSlices', 'queuedStatements', 'inFlight', 'progress', 'failedAttempts', 'lastError'],
+        properties: {
+          endpoint: { type: 'string', description: 'the LRS (REPORTING_LRS_ENDPOINT)' },
+          tenant: { type: 'string' },
+          pushedSlices: { ...count, description: 'slices recorded as taken by the LRS, by this process and earlier ones' },
+          pushedStatements: { ...count, description: 'the statements of those slices' },
+          lastPushedAt: { type: ['string', 'null'], format: 'date-time' },
+          queuedSlices: { ...count, description: 'slices waiting for the LRS, the one in flight included' },
+          queuedStatements: { ...count, description: 'the statements of those slices' },
+          inFlight: {
+            type: ['object', 'null'],
+            description: 'the slice being pushed, in batches of REPORTING_LRS_BATCH: its statements and how many of them the LRS took so far',
+            required: ['slice', 'statements', 'sent'],
+            properties: { slice: { type: 'string' }, statements: count, sent: count },
+            additionalProperties: false,
+          },
+          progress: {
+            type: 'object',
+            description: 'statements the LRS took (done) of all the connector was given (total): pushed, plus waiting; the total grows as badge events are counted',
+            required: ['done', 'total'],
+            properties: { done: count, total: count },
+            additionalProperties: false,
+          },
+          failedAttempts: { ...count, description: 'batches the LRS did not take (each is retried with backoff)' },
+          lastError: { type: ['string', 'null'] },
+        },
+        additionalProperties: false,
+      },
+    },
+  },
+  additionalProperties: false,
+};
+
 const DESCRIPTIONS: Record<QueryKind, { summary: string; params: object[] }> = {
   counts: {
     summary: `Events of each action per ${GROUP_BY.join(', ')} (hourly over at most ${MAX_HOURLY_RANGE_HOURS / 24} days); with distinct=true, distinct recipients and actors per bucket and in total. Learning events are counted as Type:Action (GradeEvent:Graded).`,
@@ -123,7 +165,7 @@ export function openApiDocument(): Record<string, unknown> {
         parameters: [...COMMON.filter((p) => kind !== 'summary' || p.name !== 'badgeClass'), ...(kind === 'summary' ? [param('badgeClass', 'the badge class (IRI)', { type: 'string' }, true)] : []), ...params],
         responses: {
           '200': {
-            description: 'the report; as CSV (a header row, then the rows) with format=csv or Accept: text/csv',
+            description: 'the report; as CSV (a header row, then the rows) with format=csv or Accept: text/csv, with its Content-Length, so that a download can show its progress',
             content: { 'application/json': { schema: { $ref: `#/components/schemas/${kind}` } }, 'text/csv': { schema: { type: 'string' } } },
           },
           ...ERRORS,
@@ -143,9 +185,9 @@ export function openApiDocument(): Record<string, unknown> {
   paths['/exports/xapi/status'] = {
     get: {
       operationId: 'xapiPushStatus',
-      summary: 'How far the push of this tenant’s statements to the configured LRS got.',
+      summary: 'How far the push of this tenant’s statements to the configured LRS got: what the LRS took, what waits, the slice in flight.',
       security: [{ reader: [] }],
-      responses: { '200': { description: 'the connectors of this tenant (none, or the one configured)', content: { 'application/json': { schema: { type: 'object' } } } }, ...ERRORS },
+      responses: { '200': { description: 'the connectors of this tenant (none, or the one configured)', content: { 'application/json': { schema: { $ref: '#/components/schemas/xapiPushStatus' } } } }, ...ERRORS },
     },
   };
   return {
@@ -154,7 +196,7 @@ export function openApiDocument(): Record<string, unknown> {
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     components: {
       securitySchemes: { reader: { type: 'http', scheme: 'bearer', description: 'a key of scope reader: badgestream keys create --tenant NAME --scope reader' } },
-      schemas: { ...RESPONSE_SCHEMAS, problem: problemSchema, xapiStatement: XAPI_STATEMENT },
+      schemas: { ...RESPONSE_SCHEMAS, problem: problemSchema, xapiStatement: XAPI_STATEMENT, xapiPushStatus: XAPI_PUSH_STATUS },
     },
     paths,
   };
