@@ -38,6 +38,8 @@ class CollectionData {
 }
 
 const EMPTY = new CollectionData();
+const SNAPSHOT = 'documents.snapshot';
+const JOURNAL = 'documents.journal';
 
 type Change = { op: 'put'; c: string; d: Doc } | { op: 'del'; c: string; id: unknown } | { op: 'drop'; c: string };
 
@@ -50,31 +52,36 @@ type Change = { op: 'put'; c: string; d: Doc } | { op: 'del'; c: string; id: unk
  */
 export class EmbeddedDocumentStore {
   private readonly collections = new Map<string, CollectionData>();
-  private journal: Journal;
   private closed = false;
+  private snapshotBytes = 0;
+  private journalBytes = 0;
 
   private constructor(
     private readonly directory: string,
-    journal: Journal,
-  ) {
-    this.journal = journal;
+    private readonly journal: Journal,
+    private readonly compactAtBytes: number,
+  ) {}
+
+  /**
+   * Loads the snapshot and the journal of a data directory, then folds them into a new snapshot.
+   * While open, the journal is folded again when it outgrows `compactAtBytes` (64 MiB) and twice
+   * the snapshot.
+   */
+  static open(directory: string, options: { compactAtBytes?: number } = {}): EmbeddedDocumentStore {
+    const snapshot = Journal.open(join(directory, SNAPSHOT));
+    snapshot.journal.close();
+    const opened = Journal.open(join(directory, JOURNAL));
+    const store = new EmbeddedDocumentStore(directory, opened.journal, options.compactAtBytes ?? 64 << 20);
+    for (const change of [...snapshot.records, ...opened.records]) store.apply(change as Change);
+    store.compact();
+    return store;
   }
 
-  /** Loads the snapshot and the journal of a data directory, then folds them into a new snapshot. */
-  static open(directory: string): EmbeddedDocumentStore {
-    const snapshotPath = join(directory, 'documents.snapshot');
-    const journalPath = join(directory, 'documents.journal');
-    const snapshot = Journal.open(snapshotPath);
-    snapshot.journal.close();
-    const opened = Journal.open(journalPath);
-    const store = new EmbeddedDocumentStore(directory, opened.journal);
-    for (const change of [...snapshot.records, ...opened.records]) store.apply(change as Change);
-    // Compaction at every start: the snapshot holds every document once, the journal starts empty.
-    opened.journal.close();
-    Journal.rewrite(snapshotPath, store.allDocuments());
-    Journal.rewrite(journalPath, []);
-    store.journal = Journal.open(journalPath).journal;
-    return store;
+  /** Folds the journal into a new snapshot: every document once, and an empty journal. */
+  private compact(): void {
+    this.snapshotBytes = Journal.rewrite(join(this.directory, SNAPSHOT), this.allDocuments());
+    this.journal.truncate();
+    this.journalBytes = 0;
   }
 
   private *allDocuments(): Iterable<Doc> {
@@ -86,9 +93,8 @@ export class EmbeddedDocumentStore {
       this.collections.delete(change.c);
       return;
     }
-    const data = this.data(change.c);
-    if (change.op === 'put') data.docs.set(keyOf(change.d._id), change.d);
-    else data.docs.delete(keyOf(change.id));
+    if (change.op === 'put') this.data(change.c).docs.set(keyOf(change.d._id), change.d);
+    else this.collections.get(change.c)?.docs.delete(keyOf(change.id));
   }
 
   /** A collection's data, without creating it (reads do not create collections). */
@@ -109,8 +115,10 @@ export class EmbeddedDocumentStore {
         code: 'CLOSED',
       });
     if (changes.length === 0) return;
-    this.journal.append(changes as Doc[]);
+    this.journalBytes += this.journal.append(changes as Doc[]);
     for (const change of changes) this.apply(change);
+    // Documents rewritten over and over (progress, offsets) would grow the journal without end.
+    if (this.journalBytes > Math.max(this.compactAtBytes, 2 * this.snapshotBytes)) this.compact();
   }
 
   collectionNames(): string[] {
@@ -352,6 +360,8 @@ class EmbeddedCollection {
     const inserting = !current;
     const after = change(current ? clone(current) : seedFromFilter(filter), inserting);
     if (after._id === undefined) after._id = current?._id ?? new ObjectId();
+    // An update that changes nothing writes nothing, as in MongoDB.
+    if (current && keyOf(current) === keyOf(after)) return { before: current, after: current };
     this.checkUnique(after, current, new Map());
     this.write([{ doc: after, previous: current }]);
     return {
@@ -373,7 +383,7 @@ class EmbeddedCollection {
     return {
       acknowledged: true,
       matchedCount: before ? 1 : 0,
-      modifiedCount: before && after ? 1 : 0,
+      modifiedCount: before && after && keyOf(before) !== keyOf(after) ? 1 : 0,
       upsertedCount: upsertedId === undefined ? 0 : 1,
       upsertedId: upsertedId ?? null,
     };
@@ -391,7 +401,7 @@ class EmbeddedCollection {
     return {
       acknowledged: true,
       matchedCount: targets.length,
-      modifiedCount: targets.length,
+      modifiedCount: changed.filter(({ doc, previous }) => keyOf(doc) !== keyOf(previous)).length,
       upsertedCount: 0,
       upsertedId: null,
     };
@@ -399,11 +409,11 @@ class EmbeddedCollection {
 
   async replaceOne(filter: Doc, replacement: Doc, options: { upsert?: boolean } = {}) {
     if (Object.keys(replacement).some((k) => k.startsWith('$'))) throw new UnsupportedOperationError('update operators in a replacement');
-    const { before, upsertedId } = this.modify(filter, (doc) => ({ ...clone(replacement), _id: replacement._id ?? doc._id }), options.upsert ?? false);
+    const { before, after, upsertedId } = this.modify(filter, (doc) => ({ ...clone(replacement), _id: replacement._id ?? doc._id }), options.upsert ?? false);
     return {
       acknowledged: true,
       matchedCount: before ? 1 : 0,
-      modifiedCount: before ? 1 : 0,
+      modifiedCount: before && after && keyOf(before) !== keyOf(after) ? 1 : 0,
       upsertedCount: upsertedId === undefined ? 0 : 1,
       upsertedId: upsertedId ?? null,
     };

@@ -26,7 +26,8 @@ export function clone<T>(value: T): T {
   if (Buffer.isBuffer(value)) return Buffer.from(value) as T;
   if (Array.isArray(value)) return value.map(clone) as T;
   const out: Doc = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = clone(v);
+  // As the driver stores them (ignoreUndefined off): an undefined field becomes null.
+  for (const [k, v] of Object.entries(value)) out[k] = v === undefined ? null : clone(v);
   return out as T;
 }
 
@@ -275,7 +276,7 @@ export function applyUpdate(doc: Doc, update: Doc, inserting: boolean): void {
       const current = getPath(doc, path);
       switch (op) {
         case '$set':
-          setPath(doc, path, clone(operand));
+          setPath(doc, path, operand === undefined ? null : clone(operand));
           break;
         case '$setOnInsert':
           if (inserting) setPath(doc, path, clone(operand));

@@ -42,17 +42,19 @@ export class Journal {
     return { journal: new Journal(path, openSync(path, 'a')), records };
   }
 
-  /** Writes a whole file of documents in place of the old one, atomically (write, sync, rename). */
-  static rewrite(path: string, records: Iterable<Doc>): void {
+  /** Writes a whole file of documents in place of the old one, atomically (write, sync, rename); returns its size. */
+  static rewrite(path: string, records: Iterable<Doc>): number {
     const temporary = `${path}.new`;
     const fd = openSync(temporary, 'w');
     try {
       let chunk: Uint8Array[] = [];
       let size = 0;
+      let total = 0;
       for (const record of records) {
         const bytes = BSON.serialize(record);
         chunk.push(bytes);
         size += bytes.length;
+        total += bytes.length;
         if (size > 4 << 20) {
           writeSync(fd, Buffer.concat(chunk));
           chunk = [];
@@ -61,10 +63,22 @@ export class Journal {
       }
       if (chunk.length > 0) writeSync(fd, Buffer.concat(chunk));
       fsyncSync(fd);
+      renameSync(temporary, path);
+      return total;
     } finally {
       closeSync(fd);
     }
-    renameSync(temporary, path);
+  }
+
+  /**
+   * Empties the journal in place (the same file, so syncs in flight stay valid). Only after what
+   * it held is in a snapshot: replaying whole-document changes over a state that has them already
+   * gives that state again, so a crash between the two loses nothing.
+   */
+  truncate(): void {
+    ftruncateSync(this.fd, 0);
+    fsyncSync(this.fd);
+    this.dirty = false;
   }
 
   /** Appends documents in one write: durable against a killed process once this returns. */
@@ -79,7 +93,8 @@ export class Journal {
   /** Durable against a machine failure once this resolves; concurrent callers share one sync. */
   async sync(): Promise<void> {
     while (this.syncing) await this.syncing;
-    if (!this.dirty) return;
+    // Closed: synced at close.
+    if (!this.dirty || this.fd < 0) return;
     this.dirty = false;
     this.syncing = new Promise<void>((resolve, reject) => fdatasync(this.fd, (error) => (error ? reject(error) : resolve()))).finally(() => (this.syncing = undefined));
     await this.syncing;
