@@ -178,7 +178,7 @@ export function buildProgram(): Command {
     .command('config')
     .description('print every configuration option, its environment variable and default')
     .action(() => {
-      console.log(describeConfig(ingestOptions));
+      console.log(`The embedded mode (badgestream start without KAFKA_BROKERS and MONGODB_URI):\n${describeConfig(embeddedOptions)}\n\nCommon and ingest options:\n${describeConfig(ingestOptions)}`);
     });
 
   return program;
