@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
-import { MongoRelayStore } from '@badgestream/platform';
-import { positiveInteger, withMongo, withTenant } from './support.js';
+import { MongoRelayStore, type RelayOutcomeKind } from '@badgestream/platform';
+import { startProgress } from './progress.js';
+import { nonNegativeInteger, positiveInteger, withMongo, withTenant } from './support.js';
 
 /**
  * `badgestream relay …`: the issuer endpoints a tenant relays to (with the credentials each
@@ -42,10 +43,19 @@ export function registerRelayCommands(program: Command): void {
     .description('put dead letters back to pending with a fresh budget of attempts, once the endpoint is fixed; the running relay picks them up within RELAY_PENDING_RELOAD_MS')
     .requiredOption('--tenant <name>', 'tenant')
     .option('--endpoint <url>', 'only the dead letters of this endpoint')
-    .action(async (opts: { tenant: string; endpoint?: string }) => {
+    .option('--wait', 'follow them (progress on stderr) until each is delivered, given up again or refused; exit code 1 unless all were delivered', false)
+    .addOption(new Option('--timeout <seconds>', 'with --wait: give up waiting after this long (exit code 1); 0 waits as long as it takes').argParser(nonNegativeInteger).default(0))
+    .action(async (opts: { tenant: string; endpoint?: string; wait: boolean; timeout: number }) => {
       await withTenant(opts.tenant, async (db) => {
-        const requeued = await new MongoRelayStore(db).requeueDead(opts.tenant, opts.endpoint);
+        const store = new MongoRelayStore(db);
+        const at = new Date();
+        const requeued = await store.requeueDead(opts.tenant, opts.endpoint, at);
         console.log(`put back ${requeued} dead letter${requeued === 1 ? '' : 's'} of ${opts.tenant}${opts.endpoint ? ` for ${opts.endpoint}` : ''}`);
+        if (!opts.wait || requeued === 0) return;
+        const outcomes = await followRequeued(() => store.requeuedOutcomes(opts.tenant, at), requeued, opts.timeout * 1000);
+        const settled = outcomes.delivered + outcomes.dead + outcomes.refused;
+        console.log(`delivered ${outcomes.delivered} of ${requeued}, dead again ${outcomes.dead}, refused ${outcomes.refused}${settled < requeued ? `, ${requeued - settled} still on their way after ${opts.timeout} s` : ''}`);
+        if (outcomes.delivered < requeued) process.exitCode = 1;
       });
     });
 
@@ -85,6 +95,24 @@ export function registerRelayCommands(program: Command): void {
         console.log(`no longer relaying ${opts.tenant} to ${opts.endpoint}`);
       });
     });
+}
+
+/** Polls what became of the dead letters put back, with a progress bar on stderr, until each has an outcome or the time is up. */
+async function followRequeued(read: () => Promise<Record<RelayOutcomeKind, number>>, total: number, timeoutMs: number): Promise<Record<RelayOutcomeKind, number>> {
+  const progress = startProgress({ label: 'retry', unit: 'dead letters' });
+  const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+  let outcomes: Record<RelayOutcomeKind, number> = { delivered: 0, dead: 0, refused: 0 };
+  const figures = () => ({ done: outcomes.delivered + outcomes.dead + outcomes.refused, total, detail: `${outcomes.delivered} delivered, ${outcomes.dead} dead again, ${outcomes.refused} refused` });
+  try {
+    for (;;) {
+      outcomes = await read();
+      progress.update(figures());
+      if (figures().done >= total || Date.now() >= deadline) return outcomes;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now()))));
+    }
+  } finally {
+    progress.stop(figures());
+  }
 }
 
 function fromEnv(variable: string | undefined): string | undefined {

@@ -195,19 +195,33 @@ export class MongoRelayStore {
    * Dead letters back to pending, with a fresh budget of attempts (after the endpoint was
    * fixed): the relay instance owning their partition picks them up at its next reload. The
    * pending record is written first, so a crash halfway leaves them dead or pending, never lost.
+   * `now` names this requeue: requeuedOutcomes(tenant, now) follows what became of them.
    */
-  async requeueDead(tenant: string, endpoint?: string): Promise<number> {
+  async requeueDead(tenant: string, endpoint?: string, now = new Date()): Promise<number> {
     const dead = await this.outcomes.find({ tenant, outcome: 'dead', ...(endpoint ? { endpoint } : {}) }).toArray();
     const requeued = dead.filter((d) => d.event !== undefined && d.partition !== undefined);
     if (requeued.length === 0) return 0;
-    const now = new Date();
     const ids = requeued.map((d) => d._id);
     // Under a new id: the relay that gave the event up may not yet have deleted its pending record
     // (it deletes finished records in batches), and would otherwise delete the one put back.
-    await this.addPending(requeued.map((d) => ({ _id: `${d._id}~requeued-${now.getTime()}`, tenant, partition: d.partition!, eventId: d.eventId, endpoint: d.endpoint, event: d.event!, createdAt: now, requeued: true as const })));
+    await this.addPending(requeued.map((d) => ({ _id: `${d._id}${requeueSuffix(now)}`, tenant, partition: d.partition!, eventId: d.eventId, endpoint: d.endpoint, event: d.event!, createdAt: now, requeued: true as const })));
     await this.attempts.deleteMany({ deliveryId: { $in: ids } });
     await this.outcomes.deleteMany({ _id: { $in: ids }, outcome: 'dead' });
     return requeued.length;
+  }
+
+  /**
+   * What became of the dead letters put back by requeueDead(tenant, endpoint, at): how many were
+   * delivered, given up again, or refused, so far (the others are still on their way).
+   */
+  async requeuedOutcomes(tenant: string, at: Date): Promise<Record<RelayOutcomeKind, number>> {
+    const suffix = requeueSuffix(at);
+    // Outcomes are recorded after the requeue; the margin covers clocks of other hosts running behind.
+    const since = new Date(at.getTime() - REQUEUE_CLOCK_MARGIN_MS);
+    const docs = await this.outcomes.find({ tenant, at: { $gte: since } }, { projection: { _id: 1, outcome: 1 } }).toArray();
+    const counts: Record<RelayOutcomeKind, number> = { delivered: 0, dead: 0, refused: 0 };
+    for (const d of docs) if (d._id.endsWith(suffix)) counts[d.outcome]++;
+    return counts;
   }
 
   /** Dead letters, newest first. */
@@ -237,6 +251,13 @@ export class MongoRelayStore {
     for (const o of outcomes) row(o._id.tenant, o._id.endpoint)[o._id.outcome] += o.n;
     return [...rows.values()].sort((a, b) => (a.tenant === b.tenant ? a.endpoint.localeCompare(b.endpoint) : a.tenant.localeCompare(b.tenant)));
   }
+}
+
+const REQUEUE_CLOCK_MARGIN_MS = 10 * 60_000;
+
+/** The end of the id of a dead letter put back at `at` (a new id: see requeueDead). */
+function requeueSuffix(at: Date): string {
+  return `~requeued-${at.getTime()}`;
 }
 
 function endpointView(doc: RelayEndpointDoc): RelayEndpoint {
