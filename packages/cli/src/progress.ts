@@ -60,6 +60,19 @@ export function startProgress(options: ProgressOptions): Progress {
   // The bar's own total only drives the ETA; the figures are what is shown.
   bar.start(1, 0);
   let stopped = false;
+  // On a terminal the bar hides the cursor and line wrapping until it stops: an interrupt stops it
+  // first, then takes its usual course.
+  const interrupted = (signal: NodeJS.Signals) => {
+    stop();
+    process.kill(process.pid, signal);
+  };
+  if (tty) for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, interrupted);
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeListener(signal, interrupted);
+    bar.stop();
+  };
   const apply = (next: ProgressFigures) => {
     figures = next;
     if (next.total !== undefined && next.total > 0) {
@@ -82,8 +95,7 @@ export function startProgress(options: ProgressOptions): Progress {
     stop(last) {
       if (stopped) return;
       if (last) apply(last);
-      stopped = true;
-      bar.stop();
+      stop();
     },
   };
 }
