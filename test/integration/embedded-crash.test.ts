@@ -6,7 +6,7 @@
  * and announced are exactly what the pure engine computes from the events, each announced once,
  * and the issuer's figures count each event once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,14 +35,19 @@ let ports: Record<'ingest' | 'criteria' | 'reporting' | 'relay', number>;
 let child: ChildProcess | undefined;
 let tokens: Record<string, string>;
 
-function start(): void {
-  mkdirSync(path.join(REPO_ROOT, 'test-output'), { recursive: true });
-  const log = openSync(path.join(REPO_ROOT, 'test-output', `${run}.log`), 'a');
+/** The environment of the embedded mode: no Kafka, no MongoDB. */
+function embeddedEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, BADGESTREAM_DATA_DIR: dataDir, LOG_LEVEL: 'warn', CRITERIA_REFRESH_MS: '300', CRITERIA_FLUSH_MS: '200' };
   delete env.KAFKA_BROKERS;
   delete env.MONGODB_URI;
   for (const [service, port] of Object.entries(ports)) env[`${service.toUpperCase()}_PORT`] = String(port);
-  child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/badgestream.js'), 'start'], { env, stdio: ['ignore', log, log] });
+  return env;
+}
+
+function start(): void {
+  mkdirSync(path.join(REPO_ROOT, 'test-output'), { recursive: true });
+  const log = openSync(path.join(REPO_ROOT, 'test-output', `${run}.log`), 'a');
+  child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/badgestream.js'), 'start'], { env: embeddedEnv(), stdio: ['ignore', log, log] });
 }
 
 async function ready(timeoutMs = 60_000): Promise<void> {
@@ -167,6 +172,20 @@ describe(`the embedded mode killed ${KILLS} times during a stream of ${EVENTS} e
     const figures = await call('reporting', 'GET', '/reports/counts?from=2026-01-01&to=2027-01-01&groupBy=month&action=GradeEvent:Graded', tokens.reader!);
     expect(figures.status).toBe(200);
     expect((figures.body.totals as { events: number }[]).reduce((n, t) => n + t.events, 0)).toBe(EVENTS);
+
+    // The operator's view of the log, read beside the running process.
+    const tail = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin/badgestream.js'), 'events', 'tail', '--from-beginning', '--tenant', TENANT, '--limit', '3'], {
+      env: embeddedEnv(),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(tail.status, tail.stderr).toBe(0);
+    const tailed = tail.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { key: string; value: { id: string } });
+    expect(tailed).toHaveLength(3);
+    for (const r of tailed) expect(acknowledged.has(r.value.id), `${r.value.id} tailed`).toBe(true);
 
     child!.kill('SIGTERM');
     await stopped();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { commonOptions, createKafka, createLogger, createSchemaRegistry, headerStrings, loadConfig } from '@badgestream/platform';
+import { EmbeddedLog, commonOptions, createKafka, createLogger, createSchemaRegistry, embeddedOptions, headerStrings, loadConfig, modeOf } from '@badgestream/platform';
 
 export interface TailOptions {
   topic: string;
@@ -16,6 +16,7 @@ export interface TailOptions {
  * It reads with a throw-away consumer group and commits nothing.
  */
 export async function tailTopic(options: TailOptions, write: (line: string) => void): Promise<number> {
+  if (modeOf(process.env) === 'embedded') return tailJournal(options, write);
   const config = loadConfig({ kafkaBrokers: commonOptions.kafkaBrokers, schemaRegistryUrl: commonOptions.schemaRegistryUrl });
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'badgestream-cli', logger: createLogger('cli', 'error') });
   const registry = createSchemaRegistry(config.schemaRegistryUrl);
@@ -52,4 +53,29 @@ export async function tailTopic(options: TailOptions, write: (line: string) => v
     await consumer.disconnect();
   }
   return printed;
+}
+
+/**
+ * The same over the embedded mode's event journal in BADGESTREAM_DATA_DIR, read beside the
+ * process that writes it (values are the JSON that was published).
+ */
+async function tailJournal(options: TailOptions, write: (line: string) => void): Promise<number> {
+  const { dataDir } = loadConfig(embeddedOptions);
+  const position = { byte: 0, offsets: new Map<string, number>() };
+  // Without --from-beginning, only what is written from now on.
+  if (!options.fromBeginning) position.byte = EmbeddedLog.readJournal(dataDir, position).byte;
+  let printed = 0;
+  let idleSince = Date.now();
+  for (;;) {
+    const { records, byte } = EmbeddedLog.readJournal(dataDir, position);
+    position.byte = byte;
+    for (const r of records) {
+      if (r.topic !== options.topic || (options.tenant && r.headers['badgestream-tenant'] !== options.tenant)) continue;
+      write(JSON.stringify({ partition: r.partition, offset: String(r.offset), key: r.key, headers: r.headers, value: JSON.parse(r.value.toString('utf8')) as unknown }));
+      idleSince = Date.now();
+      if (options.limit !== undefined && ++printed >= options.limit) return printed;
+    }
+    if (options.idleMs > 0 && Date.now() - idleSince >= options.idleMs) return printed;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

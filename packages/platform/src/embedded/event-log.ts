@@ -16,6 +16,8 @@ export interface StoredRecord {
   timestamp: Date;
 }
 
+const JOURNAL = 'events.journal';
+
 interface Pending {
   records: StoredRecord[];
   resolve: () => void;
@@ -49,7 +51,7 @@ export class EmbeddedLog {
    * while losing what was written before it.
    */
   static open(directory: string, topics: readonly TopicSpec[], options: { fsync: boolean; beforeSync: () => Promise<void> }): EmbeddedLog {
-    const { journal, records } = Journal.open(join(directory, 'events.journal'));
+    const { journal, records } = Journal.open(join(directory, JOURNAL));
     const log = new EmbeddedLog(journal, options.beforeSync, options.fsync);
     for (const spec of topics)
       log.partitions.set(
@@ -74,6 +76,32 @@ export class EmbeddedLog {
       });
     }
     return log;
+  }
+
+  /**
+   * Reads the records of a data directory's event journal from a byte position on, with their
+   * offsets (`offsets` carries the count per topic-partition from one call to the next). It does
+   * not take the directory: `badgestream events tail` reads beside a running process.
+   */
+  static readJournal(directory: string, from: { byte: number; offsets: Map<string, number> }): { records: StoredRecord[]; byte: number } {
+    const { records, next } = Journal.read(join(directory, JOURNAL), from.byte);
+    return {
+      byte: next,
+      records: records.map((r) => {
+        const key = `${String(r.t)}|${String(r.p)}`;
+        const offset = from.offsets.get(key) ?? 0;
+        from.offsets.set(key, offset + 1);
+        return {
+          topic: r.t as string,
+          partition: r.p as number,
+          offset,
+          key: r.k as string,
+          headers: r.h as Record<string, string>,
+          value: Buffer.from((r.v as { buffer: Uint8Array }).buffer),
+          timestamp: r.ts as Date,
+        };
+      }),
+    };
   }
 
   private partitionsOf(topic: string): StoredRecord[][] {

@@ -42,6 +42,24 @@ export class Journal {
     return { journal: new Journal(path, openSync(path, 'a')), records };
   }
 
+  /**
+   * Reads the complete documents of a journal from a byte position on, without opening it for
+   * writing: a reader beside the process that writes it (a torn or unfinished end is left for later).
+   */
+  static read(path: string, from = 0): { records: Doc[]; next: number } {
+    if (!existsSync(path)) return { records: [], next: from };
+    const bytes = readFileSync(path).subarray(from);
+    const records: Doc[] = [];
+    let good = 0;
+    while (good + 4 <= bytes.length) {
+      const size = bytes.readInt32LE(good);
+      if (size < 5 || good + size > bytes.length) break;
+      records.push(BSON.deserialize(bytes.subarray(good, good + size)) as Doc);
+      good += size;
+    }
+    return { records, next: from + good };
+  }
+
   /** Writes a whole file of documents in place of the old one, atomically (write, sync, rename); returns its size. */
   static rewrite(path: string, records: Iterable<Doc>): number {
     const temporary = `${path}.new`;
