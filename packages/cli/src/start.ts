@@ -127,7 +127,7 @@ export function banner(running: RunningBadgestream, keys: string | undefined): s
   if (running.mode === 'embedded') {
     lines.push(
       '',
-      'See the whole loop with sample data: npx badgestream demo',
+      'See the whole loop with sample data, in a data directory of its own: npm run demo (badgestream demo)',
       'Move to Kafka and MongoDB (many processes, scaling by consumer group): set KAFKA_BROKERS, SCHEMA_REGISTRY_URL and',
       'MONGODB_URI, then run the same command, or one `badgestream serve <service>` per process (README: Running on Kafka and MongoDB).',
       'The embedded mode is for trying Badgestream on one machine; it does not scale out.',
