@@ -167,7 +167,7 @@ async function tellStory(running: RunningBadgestream, db: Db, env: NodeJS.Proces
   if (options.keepRunning) {
     const keyLines = [`# The keys of tenant ${tenant} (the consumers registered their own)`, ...Object.entries(keys).map(([scope, token]) => `${scope.padEnd(8)} ${token}`)].join('\n');
     out('');
-    for (const line of banner(running, keyLines).split('\n')) if (!line.includes('badgestream demo')) out(line);
+    for (const line of banner(running, keyLines, { suggestDemo: false }).split('\n')) out(line);
     out('');
     out(`Open ${urls.reporting}/ and give it the reader key to see these figures as charts (filter on the badge class ${story.badgeClass.id}).`);
     out(`The badge class, as consumers fetch it: ${story.badgeClass.id}`);

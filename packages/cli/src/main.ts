@@ -21,6 +21,7 @@ import { replayDeadLettersCommand } from './dlq-replay.js';
 import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
 import { tailTopic } from './tail.js';
 import { banner, bootstrapEmbedded, startBadgestream } from './start.js';
+import { registerDemoCommand } from './demo.js';
 
 const ENVIRONMENT_HELP = `
 Configuration is read from the environment (defaults in brackets):
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
       console.log(`\n${banner(running, keys)}\n`);
       runUntilSignalled(running);
     });
+  registerDemoCommand(program);
 
   const serve = program.command('serve').description('run a Badgestream service in the foreground');
   serve

@@ -100,7 +100,7 @@ export async function bootstrapEmbedded(running: RunningBadgestream): Promise<st
 }
 
 /** What the process is, where its data is, where to reach it and how to move to Kafka and MongoDB. */
-export function banner(running: RunningBadgestream, keys: string | undefined): string {
+export function banner(running: RunningBadgestream, keys: string | undefined, options: { suggestDemo?: boolean } = {}): string {
   const { urls } = running;
   const lines =
     running.mode === 'embedded'
@@ -125,9 +125,9 @@ export function banner(running: RunningBadgestream, keys: string | undefined): s
         .map((l) => `  ${l}`),
     );
   if (running.mode === 'embedded') {
+    if (options.suggestDemo ?? true) lines.push('', 'See the whole loop with sample data, in a data directory of its own: npm run demo (badgestream demo)');
     lines.push(
       '',
-      'See the whole loop with sample data, in a data directory of its own: npm run demo (badgestream demo)',
       'Move to Kafka and MongoDB (many processes, scaling by consumer group): set KAFKA_BROKERS, SCHEMA_REGISTRY_URL and',
       'MONGODB_URI, then run the same command, or one `badgestream serve <service>` per process (README: Running on Kafka and MongoDB).',
       'The embedded mode is for trying Badgestream on one machine; it does not scale out.',
