@@ -3,7 +3,18 @@ import type { Collection } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { ValidateFunction } from 'ajv';
 import type { Logger } from '../logger.js';
-import { DLQ_HEADERS, NO_ASSIGNMENT, consumerMetrics, retryDelay, sleep, type ConsumedRecord, type LogConsumer, type LogConsumerOptions, type PoisonedRecord } from '../kafka/consumer.js';
+import {
+  NO_ASSIGNMENT,
+  deadLetterHeaders,
+  reportDeadLetters,
+  consumerMetrics,
+  retryDelay,
+  sleep,
+  type ConsumedRecord,
+  type LogConsumer,
+  type LogConsumerOptions,
+  type PoisonedRecord,
+} from '../kafka/consumer.js';
 import type { EmbeddedLog, StoredRecord } from './event-log.js';
 
 /** A consumer group's committed position in one partition, in the embedded document store. */
@@ -143,35 +154,11 @@ export class EmbeddedConsumer implements LogConsumer {
   }
 
   private async sendToDeadLetters(poisoned: PoisonedRecord[]): Promise<void> {
-    const failedAt = new Date().toISOString();
+    const failedAt = new Date();
     await this.log.append(
-      poisoned.map(({ record, reason }) => ({
-        topic: this.options.deadLetterTopic,
-        key: record.key,
-        value: record.raw ?? Buffer.alloc(0),
-        headers: {
-          ...record.headers,
-          [DLQ_HEADERS.reason]: reason,
-          [DLQ_HEADERS.topic]: record.topic,
-          [DLQ_HEADERS.partition]: String(record.partition),
-          [DLQ_HEADERS.offset]: record.offset,
-          [DLQ_HEADERS.group]: this.options.groupId,
-          [DLQ_HEADERS.failedAt]: failedAt,
-        },
-      })),
+      poisoned.map((p) => ({ topic: this.options.deadLetterTopic, key: p.record.key, value: p.record.raw ?? Buffer.alloc(0), headers: deadLetterHeaders(p, this.options.groupId, failedAt) })),
     );
-    for (const { record, reason } of poisoned) {
-      this.metrics.deadLettered.inc({ topic: record.topic });
-      this.options.logger.warn(
-        {
-          topic: record.topic,
-          partition: record.partition,
-          offset: record.offset,
-          reason,
-        },
-        'record sent to the dead-letter topic',
-      );
-    }
+    reportDeadLetters(poisoned, this.metrics.deadLettered, this.options.logger);
   }
 
   async stop(): Promise<void> {

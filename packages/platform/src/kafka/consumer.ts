@@ -233,28 +233,33 @@ export class ConsumerRunner implements LogConsumer {
   }
 
   private async sendToDeadLetters(poisoned: PoisonedRecord[]): Promise<void> {
-    const failedAt = new Date().toISOString();
+    const failedAt = new Date();
     await this.dlqProducer.send({
       topic: this.options.deadLetterTopic,
       acks: -1,
-      messages: poisoned.map(({ record, reason }) => ({
-        key: record.key,
-        value: record.raw,
-        headers: {
-          ...record.headers,
-          [DLQ_HEADERS.reason]: reason,
-          [DLQ_HEADERS.topic]: record.topic,
-          [DLQ_HEADERS.partition]: String(record.partition),
-          [DLQ_HEADERS.offset]: record.offset,
-          [DLQ_HEADERS.group]: this.options.groupId,
-          [DLQ_HEADERS.failedAt]: failedAt,
-        },
-      })),
+      messages: poisoned.map((p) => ({ key: p.record.key, value: p.record.raw, headers: deadLetterHeaders(p, this.options.groupId, failedAt) })),
     });
-    for (const { record, reason } of poisoned) {
-      this.deadLettered.inc({ topic: record.topic });
-      this.options.logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, reason }, 'record sent to the dead-letter topic');
-    }
+    reportDeadLetters(poisoned, this.deadLettered, this.options.logger);
+  }
+}
+
+/** A dead letter's headers: the record's own, and why, where from, by which group and when it failed. */
+export function deadLetterHeaders({ record, reason }: PoisonedRecord, groupId: string, failedAt: Date): Record<string, string> {
+  return {
+    ...record.headers,
+    [DLQ_HEADERS.reason]: reason,
+    [DLQ_HEADERS.topic]: record.topic,
+    [DLQ_HEADERS.partition]: String(record.partition),
+    [DLQ_HEADERS.offset]: record.offset,
+    [DLQ_HEADERS.group]: groupId,
+    [DLQ_HEADERS.failedAt]: failedAt.toISOString(),
+  };
+}
+
+export function reportDeadLetters(poisoned: readonly PoisonedRecord[], counter: Counter<'topic'>, logger: Logger): void {
+  for (const { record, reason } of poisoned) {
+    counter.inc({ topic: record.topic });
+    logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, reason }, 'record sent to the dead-letter topic');
   }
 }
 
