@@ -17,15 +17,16 @@ let env: NodeJS.ProcessEnv;
 let kafka: Kafka;
 const origin = uniqueName('dlq-origin');
 const dlq = uniqueName('dlq');
+/** Longer than a command may run (120 s, then it is killed and fails): each must stop on its own once through the dead letters. */
+const IDLE = '600000';
 
-async function badgestream(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
+async function badgestream(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(REPO_ROOT, 'bin/badgestream.js'), ...args], { env, cwd: REPO_ROOT, timeout: 60_000 });
-    return { code: 0, stdout, stderr, ms: Date.now() - started };
+    const { stdout, stderr } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(REPO_ROOT, 'bin/badgestream.js'), ...args], { env, cwd: REPO_ROOT, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '', ms: Date.now() - started };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
 }
 
@@ -68,12 +69,12 @@ afterAll(async () => {
 
 describe('badgestream dlq replay', () => {
   it('shows progress over the dead letters there are on stderr, prints the records and counts on stdout, and stops once through them', async () => {
-    const dry = await badgestream('dlq', 'replay', '--topic', dlq, '--reason', 'criteria cannot', '--dry-run', '--idle', '30000');
+    const dry = await badgestream('dlq', 'replay', '--topic', dlq, '--reason', 'criteria cannot', '--dry-run', '--idle', IDLE);
     expect(dry.code).toBe(0);
     expect(dry.stdout.trim().split('\n').at(-1)).toBe('would replay 5, skipped 2');
     expect(dry.stderr.trim().split('\n').at(-1)).toBe('dry run: 100% 7/7 dead letters');
 
-    const replay = await badgestream('dlq', 'replay', '--topic', dlq, '--reason', 'criteria cannot', '--idle', '30000');
+    const replay = await badgestream('dlq', 'replay', '--topic', dlq, '--reason', 'criteria cannot', '--idle', IDLE);
     expect(replay.code).toBe(0);
     const lines = replay.stdout.trim().split('\n');
     expect(lines.at(-1)).toBe('replayed 5, skipped 2');
@@ -85,16 +86,13 @@ describe('badgestream dlq replay', () => {
     expect(progress.at(-1)).toBe('replay: 100% 7/7 dead letters');
     expect(progress.every((l) => /^replay: /.test(l))).toBe(true);
     expect(replay.stdout).not.toContain('replay: ');
-    // Through the seven, it stopped without waiting out --idle.
-    expect(replay.ms).toBeLessThan(25_000);
     expect((await endOffsets(kafka, origin)).get(0)).toBe('5');
 
     // Nothing is left for the group: it says so at once.
-    const again = await badgestream('dlq', 'replay', '--topic', dlq, '--idle', '30000');
+    const again = await badgestream('dlq', 'replay', '--topic', dlq, '--idle', IDLE);
     expect(again).toMatchObject({ code: 0, stdout: 'replayed 0, skipped 0\n' });
     expect(again.stderr.trim().split('\n').at(-1)).toBe('replay: nothing to go through');
-    expect(again.ms).toBeLessThan(25_000);
 
     expect(await badgestream('dlq', 'replay', '--topic', uniqueName('no-such-topic'))).toMatchObject({ code: 1, stderr: expect.stringContaining('there is no topic') as string });
-  });
+  }, 600_000);
 });

@@ -1,5 +1,7 @@
 import { commonOptions, createKafka, createLogger, loadConfig, replayDeadLetters } from '@badgestream/platform';
-import { startProgress } from './progress.js';
+import { startProgress, type Progress } from './progress.js';
+
+const line = (r: { outcome: string; originTopic: string; originOffset: string; reason: string }) => `${r.outcome}\t${r.originTopic}@${r.originOffset}\t${r.reason}`;
 
 export interface DlqReplayOptions {
   topic: string;
@@ -16,7 +18,8 @@ export interface DlqReplayOptions {
 export async function replayDeadLettersCommand(opts: DlqReplayOptions): Promise<void> {
   const { kafkaBrokers } = loadConfig({ kafkaBrokers: commonOptions.kafkaBrokers });
   const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'badgestream-cli', logger: createLogger('cli', 'error') });
-  const progress = startProgress({ label: opts.dryRun ? 'dry run' : 'replay', unit: 'dead letters' });
+  // Shown once the replay knows how many dead letters there are.
+  let progress: Progress | undefined;
   let result: { replayed: number; skipped: number };
   try {
     result = await replayDeadLetters({
@@ -26,11 +29,14 @@ export async function replayDeadLettersCommand(opts: DlqReplayOptions): Promise<
       idleMs: opts.idle,
       ...(opts.reason ? { reasonContains: opts.reason } : {}),
       ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-      onRecord: (r) => progress.print(`${r.outcome}\t${r.originTopic}@${r.originOffset}\t${r.reason}`),
-      onProgress: (figures) => progress.update(figures),
+      onRecord: (r) => (progress ? progress.print(line(r)) : console.log(line(r))),
+      onProgress: (figures) => {
+        progress ??= startProgress({ label: opts.dryRun ? 'dry run' : 'replay', unit: 'dead letters', initial: figures });
+        progress.update(figures);
+      },
     });
   } finally {
-    progress.stop();
+    progress?.stop();
   }
   console.log(`${opts.dryRun ? 'would replay' : 'replayed'} ${result.replayed}, skipped ${result.skipped}`);
 }

@@ -18,6 +18,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   /** When the stream is not a terminal (CI, a pipe): one plain line this often, and at the end. */
   plainEveryMs?: number;
+  /** The figures to show first. */
+  initial?: ProgressFigures;
 }
 
 /** A progress display started by startProgress. */
@@ -40,7 +42,7 @@ const BAR_WIDTH = 30;
 export function startProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
   const tty = stream.isTTY === true;
-  let figures: ProgressFigures = { done: 0 };
+  let figures: ProgressFigures = options.initial ?? { done: 0 };
   const bar = new SingleBar({
     stream,
     noTTYOutput: true,

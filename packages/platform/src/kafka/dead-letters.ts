@@ -106,10 +106,9 @@ async function deadLetterRange(kafka: Kafka, topic: string, groupId: string): Pr
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [offsets, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]).catch((error: unknown) => {
-      if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') throw new NotFoundError(`there is no topic ${topic}`);
-      throw error;
-    });
+    // Asked first: kafkajs keeps retrying the offsets of a topic that does not exist.
+    if (!(await admin.listTopics()).includes(topic)) throw new NotFoundError(`there is no topic ${topic}`);
+    const [offsets, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
     const resumeAt = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
     return new Map(
       offsets.map((o) => {
