@@ -17,6 +17,7 @@ import { loadReportingConfig, reportingOptions, startReporting } from '@badgestr
 import { registerCriteriaCommands } from './criteria-commands.js';
 import { registerIssuerCommands } from './issuer-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
+import { registerReportCommands } from './report-commands.js';
 import { replayDeadLettersCommand } from './dlq-replay.js';
 import { nonNegativeInteger, positiveInteger, withMongo } from './support.js';
 import { tailTopic } from './tail.js';
@@ -147,6 +148,7 @@ export function buildProgram(): Command {
   registerCriteriaCommands(program);
   registerIssuerCommands(program);
   registerRelayCommands(program);
+  registerReportCommands(program);
 
   const events = program.command('events').description('look at what is in Kafka');
   events
