@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DLQ_HEADERS,
   EmbeddedBackend,
+  replayDeadLetters,
+  replayEmbeddedDeadLetters,
   NO_ASSIGNMENT,
   createKafka,
   createLogger,
@@ -32,6 +34,8 @@ const schema = { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 
 /** A raw record on a topic and the records of a topic as they are, for what the port does not offer. */
 interface Raw {
   appendUndecodable(topic: string, bytes: Buffer): Promise<void>;
+  /** `badgestream dlq replay` of the adapter (the embedded one on a data directory no process runs on). */
+  replay(options: { deadLetterTopic: string; groupId: string; reasonContains?: string; dryRun?: boolean }): Promise<{ replayed: number; skipped: number }>;
   readAll(topic: string, expected: number): Promise<{ headers: Record<string, string>; value: Buffer }[]>;
 }
 
@@ -76,6 +80,7 @@ describe.each(MODES)('the event log port (%s)', (mode) => {
           await producer.send({ topic: t, acks: -1, messages: [{ key: 'k-raw', value: bytes, headers: { 'badgestream-tenant': 't1' } }] });
           await producer.disconnect();
         },
+        replay: (options) => replayDeadLetters({ kafka, idleMs: 3000, ...options }),
         async readAll(t, expected) {
           const consumer = kafka.consumer({ groupId: uniqueName('reader') });
           const out: { headers: Record<string, string>; value: Buffer }[] = [];
@@ -101,6 +106,7 @@ describe.each(MODES)('the event log port (%s)', (mode) => {
       infrastructure = await backend.connect('event-log-test', logger);
       raw = {
         appendUndecodable: (t, bytes) => backend.log.append([{ topic: t, key: 'k-raw', headers: { 'badgestream-tenant': 't1' }, value: bytes }]),
+        replay: (options) => replayEmbeddedDeadLetters(backend, options),
         async readAll(t, expected) {
           const read = () => Array.from({ length: backend.log.partitionCount(t) }, (_, p) => backend.log.read(t, p, 0, Number.MAX_SAFE_INTEGER)).flat();
           await until(() => read().length >= expected, `${expected} records on ${t}`);
@@ -221,5 +227,28 @@ describe.each(MODES)('the event log port (%s)', (mode) => {
     await until(() => again.includes('c'), 'c handled');
     await second.stop();
     expect(again).toEqual(['c']);
+  });
+  it('puts fixed dead letters back on their topic once, byte for byte; a dry run changes nothing', async () => {
+    const group = uniqueName('replay');
+    const dry = await raw.replay({ deadLetterTopic: dlq, groupId: group, dryRun: true });
+    expect(dry.replayed).toBeGreaterThanOrEqual(2);
+    const seen: string[] = [];
+    const reader = consumer(uniqueName('after-replay'), async (records) => {
+      for (const r of records) seen.push((r.value as { id: string }).id);
+      return [];
+    });
+    await reader.start();
+    // Every record published before: 12, then a, poison, b and c (the undecodable one is dead-lettered).
+    await until(() => seen.length >= 16, 'the records before the replay');
+    const before = seen.length;
+    // Only the record the handler refused: the undecodable one would be dead-lettered again.
+    const done = await raw.replay({ deadLetterTopic: dlq, groupId: group, reasonContains: 'cannot be evaluated' });
+    expect(done.replayed).toBeGreaterThanOrEqual(1);
+    await until(() => seen.length >= before + done.replayed, 'the replayed records');
+    await new Promise((r) => setTimeout(r, 500));
+    await reader.stop();
+    expect(new Set(seen.slice(before))).toEqual(new Set(['poison']));
+    // The same replay group has nothing left.
+    expect(await raw.replay({ deadLetterTopic: dlq, groupId: group })).toEqual({ replayed: 0, skipped: 0 });
   });
 });

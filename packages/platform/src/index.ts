@@ -30,3 +30,4 @@ export * from './http/service.js';
 export * from './backend.js';
 export * from './embedded/document-store.js';
 export * from './embedded/event-log.js';
+export * from './embedded/dead-letters.js';
