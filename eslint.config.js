@@ -18,4 +18,9 @@ export default tseslint.config(
     files: ['packages/cli/**', 'test/bench/**', 'bin/**', 'schemas/scripts/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // Pages served to browsers, with Chart.js loaded before them.
+    files: ['services/*/src/web/**/*.js'],
+    languageOptions: { globals: { ...globals.browser, Chart: 'readonly' } },
+  },
 );

@@ -1,4 +1,3 @@
-/* global Chart, document, window */
 /**
  * The issuer page: asks for a reader key, calls the reporting API with it for the chosen range
  * and badge class, and draws the answers (Chart.js, loaded before this module) with their
