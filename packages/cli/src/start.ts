@@ -35,13 +35,13 @@ export async function startBadgestream(env: NodeJS.ProcessEnv = process.env): Pr
   try {
     // Consumers first, ingest last: by the time events are accepted, everything that reads them runs.
     // Without the embedded backend, each service takes its default: Kafka and MongoDB of its configuration.
-    const criteria = await startCriteria(criteriaConfig, logger.child({ service: 'criteria' }), embedded);
+    const criteria = await startCriteria(criteriaConfig, createLogger('criteria', criteriaConfig.logLevel), embedded);
     started.push(criteria);
-    const reporting = await startReporting(reportingConfig, logger.child({ service: 'reporting' }), embedded);
+    const reporting = await startReporting(reportingConfig, createLogger('reporting', reportingConfig.logLevel), embedded);
     started.push(reporting);
-    const relay = await startRelay(relayConfig, logger.child({ service: 'relay' }), embedded);
+    const relay = await startRelay(relayConfig, createLogger('relay', relayConfig.logLevel), embedded);
     started.push(relay);
-    const ingest = await startIngest(ingestConfig, logger.child({ service: 'ingest' }), embedded);
+    const ingest = await startIngest(ingestConfig, createLogger('ingest', ingestConfig.logLevel), embedded);
     started.push(ingest);
     let closing: Promise<void> | undefined;
     return {

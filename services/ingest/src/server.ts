@@ -10,6 +10,7 @@ import {
   MongoReportingSettings,
   MongoTenantDirectory,
   RateLimiter,
+  bind,
   createLogger,
   kafkaBackend,
   type Backend,
@@ -91,10 +92,7 @@ export async function startIngest(
     },
   });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
-  });
+  const server: Server = await bind(app, config.host, config.port);
   server.keepAliveTimeout = 65_000;
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host}:${port}`;

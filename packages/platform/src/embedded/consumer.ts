@@ -72,7 +72,7 @@ export class EmbeddedConsumer implements LogConsumer {
   private async consume(topic: string, partition: number, from: number): Promise<void> {
     let position = from;
     const slice = this.options.maxRecordsPerCommit ?? 200;
-    while (!this.stopping) {
+    while (!this.stopping && !this.log.isClosed) {
       const records = this.log.read(topic, partition, position, slice);
       if (records.length === 0) {
         await this.log.waitForAppend(1000);

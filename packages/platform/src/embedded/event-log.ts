@@ -113,6 +113,10 @@ export class EmbeddedLog {
     return partitions;
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   topics(): string[] {
     return [...this.partitions.keys()];
   }
