@@ -38,12 +38,13 @@ export async function tailTopic(options: TailOptions, write: (line: string) => v
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
         if (options.limit !== undefined && printed >= options.limit) return;
+        // Idle means no record at all: going through other tenants' records is not idle.
+        armIdle();
         const headers = headerStrings(message.headers);
         if (options.tenant && headers['badgestream-tenant'] !== options.tenant) return;
         const value = message.value ? await registry.decode(message.value) : null;
         write(JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, headers, value }));
         printed++;
-        armIdle();
         if (options.limit !== undefined && printed >= options.limit) finish();
       },
     });
@@ -69,6 +70,7 @@ async function tailJournal(options: TailOptions, write: (line: string) => void):
   for (;;) {
     const { records, byte } = EmbeddedLog.readJournal(dataDir, position);
     position.byte = byte;
+    if (records.length > 0) idleSince = Date.now();
     for (const r of records) {
       if (r.topic !== options.topic || (options.tenant && r.headers['badgestream-tenant'] !== options.tenant)) continue;
       write(JSON.stringify({ partition: r.partition, offset: String(r.offset), key: r.key, headers: r.headers, value: JSON.parse(r.value.toString('utf8')) as unknown }));
