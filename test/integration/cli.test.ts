@@ -1,24 +1,14 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireStack } from '../support/stack.js';
 import { sessionEvent } from '../support/events.js';
 import { MongoRelayStore, connectMongo } from '@badgestream/platform';
-import { REPO_ROOT, envelopeOf, startIngestHarness, uniqueName } from '../support/ingest.js';
+import { envelopeOf, startIngestHarness, uniqueName } from '../support/ingest.js';
+import { badgestreamCli, type CliResult } from '../support/cli.js';
 
-const run = promisify(execFile);
-const BIN = path.join(REPO_ROOT, 'bin/badgestream.js');
 let env: NodeJS.ProcessEnv;
 
-async function badgestream(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function badgestream(...args: string[]): Promise<CliResult> {
+  return badgestreamCli(args, { env, timeoutMs: 30_000 });
 }
 
 beforeAll(async () => {
@@ -61,7 +51,7 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
   });
 
   it('rejects invalid configuration before connecting, naming the variable', async () => {
-    const r = await run(process.execPath, [BIN, 'tenants', 'list'], { env: { ...env, MONGODB_URI: 'postgres://nowhere' } }).catch((e: { code: number; stderr: string }) => e);
+    const r = await badgestreamCli(['tenants', 'list'], { env: { ...env, MONGODB_URI: 'postgres://nowhere' }, timeoutMs: 30_000 });
     expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('MONGODB_URI') as string });
   });
 
@@ -94,13 +84,16 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
     await badgestream('tenants', 'create', tenant);
     const endpoint = 'https://issuer.example/caliper';
     const withToken = { ...env, ISSUER_TOKEN: 'bgs_from_the_issuer' };
-    const added = await run(process.execPath, [BIN, 'relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint, '--token-env', 'ISSUER_TOKEN'], { env: withToken });
+    const added = await badgestreamCli(['relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint, '--token-env', 'ISSUER_TOKEN'], { env: withToken, timeoutMs: 30_000 });
     expect(added.stdout).toBe(`relaying ${tenant} to ${endpoint} (bearer token)\n`);
     const listed = await badgestream('relay', 'endpoints', 'list', '--tenant', tenant);
     expect(listed.stdout).toContain(`${tenant}\t${endpoint}\ttoken\t-`);
     expect(listed.stdout).not.toContain('bgs_from_the_issuer');
     expect(await badgestream('relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint)).toMatchObject({ code: 1, stderr: expect.stringContaining('give a bearer token') as string });
-    expect(await badgestream('relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint, '--token-env', 'NOT_SET_ANYWHERE')).toMatchObject({ code: 1, stderr: expect.stringContaining('NOT_SET_ANYWHERE is empty or not set') as string });
+    expect(await badgestream('relay', 'endpoints', 'add', '--tenant', tenant, '--endpoint', endpoint, '--token-env', 'NOT_SET_ANYWHERE')).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('NOT_SET_ANYWHERE is empty or not set') as string,
+    });
 
     const mongo = await connectMongo(env.MONGODB_URI!);
     try {
@@ -108,7 +101,18 @@ describe('the badgestream CLI (the built bin of the root package)', () => {
       const at = new Date();
       await store.recordOutcomes([
         { _id: `${tenant}|urn:uuid:1`, tenant, endpoint, eventId: 'urn:uuid:1', outcome: 'delivered', attempts: 1, at },
-        { _id: `${tenant}|urn:uuid:2`, tenant, endpoint, eventId: 'urn:uuid:2', outcome: 'dead', attempts: 10, at, reason: 'gave up after 10 attempts; last error: HTTP 500', event: '{}', partition: 0 },
+        {
+          _id: `${tenant}|urn:uuid:2`,
+          tenant,
+          endpoint,
+          eventId: 'urn:uuid:2',
+          outcome: 'dead',
+          attempts: 10,
+          at,
+          reason: 'gave up after 10 attempts; last error: HTTP 500',
+          event: '{}',
+          partition: 0,
+        },
       ]);
       await store.addPending([{ _id: `${tenant}|urn:uuid:3`, tenant, partition: 0, eventId: 'urn:uuid:3', endpoint, event: '{}', createdAt: at }]);
     } finally {

@@ -1,18 +1,15 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DLQ_HEADERS, createKafka, createLogger } from '@badgestream/platform';
-import { REPO_ROOT, endOffsets, uniqueName } from '../support/ingest.js';
+import { endOffsets, uniqueName } from '../support/ingest.js';
 import { requireStack } from '../support/stack.js';
+import { badgestreamCli, type CliResult } from '../support/cli.js';
 
 /**
  * `badgestream dlq replay`, run as the operator runs it (a process of its own, from the sources),
  * over a dead-letter topic of its own: the counts on stdout, the progress on stderr.
  */
 
-const run = promisify(execFile);
 let env: NodeJS.ProcessEnv;
 let kafka: Kafka;
 const origin = uniqueName('dlq-origin');
@@ -20,14 +17,8 @@ const dlq = uniqueName('dlq');
 /** Longer than a command may run (120 s, then it is killed and fails): each must stop on its own once through the dead letters. */
 const IDLE = '600000';
 
-async function badgestream(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(REPO_ROOT, 'bin/badgestream.js'), ...args], { env, cwd: REPO_ROOT, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function badgestream(...args: string[]): Promise<CliResult> {
+  return badgestreamCli(args, { env, timeoutMs: 120_000, fromSource: true });
 }
 
 beforeAll(async () => {
@@ -36,7 +27,13 @@ beforeAll(async () => {
   kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: 'badgestream-test', logger: createLogger('kafka-test', 'error') });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: origin, numPartitions: 1 }, { topic: dlq, numPartitions: 2 }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [
+      { topic: origin, numPartitions: 1 },
+      { topic: dlq, numPartitions: 2 },
+    ],
+    waitForLeaders: true,
+  });
   await admin.disconnect();
   // Seven dead letters over both partitions: five the fix is for, two that still cannot be decoded.
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -78,8 +75,18 @@ describe('badgestream dlq replay', () => {
     expect(replay.code).toBe(0);
     const lines = replay.stdout.trim().split('\n');
     expect(lines.at(-1)).toBe('replayed 5, skipped 2');
-    expect(lines.slice(0, -1).map((l) => l.split('\t')[0]).sort()).toEqual(['replayed', 'replayed', 'replayed', 'replayed', 'replayed', 'skipped', 'skipped']);
-    expect(lines.filter((l) => l.startsWith('replayed\t')).map((l) => l.split('\t')[1]).sort()).toEqual([100, 101, 102, 103, 104].map((o) => `${origin}@${o}`));
+    expect(
+      lines
+        .slice(0, -1)
+        .map((l) => l.split('\t')[0])
+        .sort(),
+    ).toEqual(['replayed', 'replayed', 'replayed', 'replayed', 'replayed', 'skipped', 'skipped']);
+    expect(
+      lines
+        .filter((l) => l.startsWith('replayed\t'))
+        .map((l) => l.split('\t')[1])
+        .sort(),
+    ).toEqual([100, 101, 102, 103, 104].map((o) => `${origin}@${o}`));
     // Progress on stderr only, plain lines (not a terminal), from the start to all seven.
     const progress = replay.stderr.trim().split('\n');
     expect(progress[0]).toMatch(/^replay: /);

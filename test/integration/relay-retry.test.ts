@@ -1,19 +1,16 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoRelayStore } from '@badgestream/platform';
 import { badgeEvent } from '../support/events.js';
-import { REPO_ROOT, startIngestHarness, type IngestHarness } from '../support/ingest.js';
+import { startIngestHarness, type IngestHarness } from '../support/ingest.js';
 import { IssuerStandIn, startRelayHarness, type RelayHarness } from '../support/relay.js';
 import { requireStack } from '../support/stack.js';
+import { badgestreamCli, type CliResult } from '../support/cli.js';
 
 /**
  * `badgestream relay retry --wait`, run as the operator runs it, against a relay running here: dead
  * letters put back are followed until each has an outcome, with progress on stderr.
  */
 
-const run = promisify(execFile);
 let h: IngestHarness;
 let relay: RelayHarness;
 let store: MongoRelayStore;
@@ -23,14 +20,8 @@ const standIn = new IssuerStandIn((p, n) => (p === '/caliper/fixed' && n > 2 ? {
 const endpoint = (name: string) => `${standIn.origin}/caliper/${name}`;
 const deadLetters: Record<string, string[]> = { fixed: [], broken: [] };
 
-async function badgestream(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(REPO_ROOT, 'bin/badgestream.js'), ...args], { env, cwd: REPO_ROOT, timeout: 90_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function badgestream(...args: string[]): Promise<CliResult> {
+  return badgestreamCli(args, { env, timeoutMs: 90_000, fromSource: true });
 }
 
 beforeAll(async () => {
@@ -41,13 +32,27 @@ beforeAll(async () => {
   store = new MongoRelayStore(h.mongo.db);
   await store.init();
   const at = new Date();
-  for (const [name, count] of [['fixed', 6], ['broken', 2]] as const) {
+  for (const [name, count] of [
+    ['fixed', 6],
+    ['broken', 2],
+  ] as const) {
     await store.putEndpoint(h.tenant, endpoint(name), { token: `token-for-${name}` });
     // Dead letters as the relay leaves them after its last attempt: the event and its partition kept.
     const events = Array.from({ length: count }, () => badgeEvent('Verified', `${standIn.origin}/assertions/${name}`));
     deadLetters[name] = events.map((e) => e.id);
     await store.recordOutcomes(
-      events.map((e) => ({ _id: `${h.tenant}|${e.id}`, tenant: h.tenant, endpoint: endpoint(name), eventId: e.id, outcome: 'dead' as const, attempts: 3, at, reason: 'gave up after 3 attempts; last error: HTTP 503', event: JSON.stringify(e), partition: 0 })),
+      events.map((e) => ({
+        _id: `${h.tenant}|${e.id}`,
+        tenant: h.tenant,
+        endpoint: endpoint(name),
+        eventId: e.id,
+        outcome: 'dead' as const,
+        attempts: 3,
+        at,
+        reason: 'gave up after 3 attempts; last error: HTTP 503',
+        event: JSON.stringify(e),
+        partition: 0,
+      })),
     );
   }
   relay = await startRelayHarness(h, { RELAY_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${standIn.port}`, RELAY_MAX_ATTEMPTS: '3', RELAY_BREAKER_FAILURES: '100' });

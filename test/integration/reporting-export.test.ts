@@ -1,23 +1,20 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoTenantDirectory, connectMongo, type MongoConnection } from '@badgestream/platform';
 import type { RunningReporting } from '@badgestream/reporting';
 import { startGroupAt } from '../support/criteria-stream.js';
-import { REPO_ROOT } from '../support/ingest.js';
 import { generateHistory, produceHistory, type GeneratedEvent } from '../support/reporting-history.js';
 import { databaseUri, eventsSchemaId, getReport, parseCsv, stackKafka, startReportingOn, waitUntilCounted } from '../support/reporting.js';
 import { requireStack, uniqueName } from '../support/stack.js';
+import { badgestreamCli, type CliResult } from '../support/cli.js';
 
 /**
  * `badgestream reports export`: downloads from the reporting API with progress on stderr, run as
  * the operator runs it (a process of its own, from the sources); the files are what the API gives.
  */
 
-const run = promisify(execFile);
 let mongo: MongoConnection;
 let reporting: RunningReporting;
 let reader: string;
@@ -26,15 +23,8 @@ let dir: string;
 const tenant = uniqueName('export');
 const RANGE = { from: '2025-01-01', to: '2027-01-01' };
 
-async function badgestream(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, REPORTING_URL: reporting.url, BADGESTREAM_TOKEN: reader };
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(REPO_ROOT, 'bin/badgestream.js'), ...args], { env, cwd: REPO_ROOT, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function badgestream(...args: string[]): Promise<CliResult> {
+  return badgestreamCli(args, { env: { ...process.env, REPORTING_URL: reporting.url, BADGESTREAM_TOKEN: reader }, timeoutMs: 60_000, fromSource: true });
 }
 
 beforeAll(async () => {
@@ -109,6 +99,9 @@ describe('badgestream reports export', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('answered 400: The query cannot be answered as asked');
     expect(await readdir(dir)).not.toContain('refused.csv');
-    expect(await badgestream('reports', 'export', 'nonsense', '--from', RANGE.from, '--to', RANGE.to)).toMatchObject({ code: 1, stderr: expect.stringContaining('unknown export "nonsense"') as string });
+    expect(await badgestream('reports', 'export', 'nonsense', '--from', RANGE.from, '--to', RANGE.to)).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('unknown export "nonsense"') as string,
+    });
   });
 });
