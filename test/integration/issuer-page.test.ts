@@ -2,12 +2,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { MongoTenantDirectory, connectMongo, type MongoConnection } from '@badgestream/platform';
 import type { RunningReporting } from '@badgestream/reporting';
-import { startGroupAt } from '../support/criteria-stream.js';
-import { REPO_ROOT, requireStack, uniqueName } from '../support/stack.js';
-import { badgeClassIri, generateHistory, produceHistory, type GeneratedEvent } from '../support/reporting-history.js';
-import { databaseUri, eventsSchemaId, getReport, stackKafka, startReportingOn, waitUntilCounted } from '../support/reporting.js';
+import { REPO_ROOT, uniqueName } from '../support/stack.js';
+import { badgeClassIri, generateHistory, type GeneratedEvent } from '../support/reporting-history.js';
+import { getReport, startReportingOverHistory, type ReportingOverHistory } from '../support/reporting.js';
 
 /**
  * The issuer page in Debian's Chromium, against a reporting service on the real stack counting a
@@ -43,8 +41,8 @@ interface Total {
   actors: number;
 }
 
+let running: ReportingOverHistory;
 let reporting: RunningReporting;
-let mongo: MongoConnection;
 let browser: Browser;
 let reader: string;
 let history: GeneratedEvent[];
@@ -57,22 +55,9 @@ const CHROMIUM_MISSING = existsSync(CHROMIUM)
   : `Chromium is not installed (${CHROMIUM} is missing); the issuer page is tested in it. Install it with: apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium`;
 
 beforeAll(async () => {
-  const stack = await requireStack();
-  const uri = databaseUri(stack.mongodbUri, uniqueName('issuer-page'));
-  mongo = await connectMongo(uri);
-  const directory = new MongoTenantDirectory(mongo.db);
-  await directory.init();
-  await directory.createTenant(tenant);
-  reader = (await directory.createKey(tenant, 'reader')).token;
-
-  const kafka = stackKafka(stack);
-  const schemaId = await eventsSchemaId(stack);
-  const groupId = uniqueName('metrics-issuer-page');
-  await startGroupAt(kafka, groupId);
   history = generateHistory({ tenant, events: 3_000, seed: 41 });
-  await produceHistory(kafka, schemaId, [...history, ...generateHistory({ tenant: uniqueName('issuer-page-other'), events: 400, seed: 42 })]);
-  reporting = await startReportingOn(stack, uri, groupId);
-  await waitUntilCounted(kafka, groupId, schemaId);
+  running = await startReportingOverHistory('issuer-page', tenant, history, generateHistory({ tenant: uniqueName('issuer-page-other'), events: 400, seed: 42 }));
+  ({ reporting, reader } = running);
 
   if (!CHROMIUM_MISSING) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
@@ -80,8 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const context of contexts) await context.close();
   await browser?.close();
-  await reporting?.close();
-  await mongo?.close();
+  await running?.close();
 });
 
 /** A fresh tab (its own session storage), recording the errors the page logs or throws. */
@@ -115,7 +99,13 @@ async function totalsShown(page: Page): Promise<Total[]> {
 }
 
 async function headline(page: Page, term: string): Promise<string> {
-  return (await page.locator('#headline div').filter({ has: page.locator('dt', { hasText: term }) }).locator('dd').textContent()) ?? '';
+  return (
+    (await page
+      .locator('#headline div')
+      .filter({ has: page.locator('dt', { hasText: term }) })
+      .locator('dd')
+      .textContent()) ?? ''
+  );
 }
 
 async function chart(page: Page, id: string): Promise<{ labels: string[]; datasets: { label: string; data: number[] }[] } | undefined> {
@@ -147,7 +137,12 @@ async function api(kind: string, params: Record<string, string>): Promise<Record
 
 describe('the issuer page', () => {
   it('is served without a key, with a content security policy, while the reports still need one', async () => {
-    for (const [url, type] of [['/', 'text/html'], ['/assets/issuer-page.js', 'javascript'], ['/assets/issuer-page.css', 'text/css'], ['/assets/chart.umd.min.js', 'javascript']] as const) {
+    for (const [url, type] of [
+      ['/', 'text/html'],
+      ['/assets/issuer-page.js', 'javascript'],
+      ['/assets/issuer-page.css', 'text/css'],
+      ['/assets/chart.umd.min.js', 'javascript'],
+    ] as const) {
       const response = await fetch(`${reporting.url}${url}`);
       expect(response.status, url).toBe(200);
       expect(response.headers.get('content-type'), url).toContain(type);
@@ -196,8 +191,14 @@ describe('the issuer page', () => {
 
     const top = (await api('top-badges', { ...YEAR, by: 'Issued', limit: '100' })).rows as { badgeClass: string; value: number }[];
     expect(top.length).toBeGreaterThan(3);
-    expect(await chart(page, 'top-badges-chart')).toEqual({ labels: top.slice(0, 10).map((r) => r.badgeClass.split('/').pop()), datasets: [{ label: 'badges issued', data: top.slice(0, 10).map((r) => r.value) }] });
-    const choices = await page.getByLabel('Badge class', { exact: true }).locator('option').evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value));
+    expect(await chart(page, 'top-badges-chart')).toEqual({
+      labels: top.slice(0, 10).map((r) => r.badgeClass.split('/').pop()),
+      datasets: [{ label: 'badges issued', data: top.slice(0, 10).map((r) => r.value) }],
+    });
+    const choices = await page
+      .getByLabel('Badge class', { exact: true })
+      .locator('option')
+      .evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value));
     expect(choices).toEqual(['', ...top.map((r) => r.badgeClass)]);
 
     // Consumers by application (backpacks, verifiers), else by actor (employers, viewers): the ten most active.

@@ -2,12 +2,10 @@ import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MongoTenantDirectory, connectMongo, type MongoConnection } from '@badgestream/platform';
 import type { RunningReporting } from '@badgestream/reporting';
-import { startGroupAt } from '../support/criteria-stream.js';
-import { generateHistory, produceHistory, type GeneratedEvent } from '../support/reporting-history.js';
-import { databaseUri, eventsSchemaId, getReport, parseCsv, stackKafka, startReportingOn, waitUntilCounted } from '../support/reporting.js';
-import { requireStack, uniqueName } from '../support/stack.js';
+import { generateHistory, type GeneratedEvent } from '../support/reporting-history.js';
+import { getReport, parseCsv, startReportingOverHistory, type ReportingOverHistory } from '../support/reporting.js';
+import { uniqueName } from '../support/stack.js';
 import { badgestreamCli, type CliResult } from '../support/cli.js';
 
 /**
@@ -15,7 +13,7 @@ import { badgestreamCli, type CliResult } from '../support/cli.js';
  * the operator runs it (a process of its own, from the sources); the files are what the API gives.
  */
 
-let mongo: MongoConnection;
+let running: ReportingOverHistory;
 let reporting: RunningReporting;
 let reader: string;
 let events: GeneratedEvent[];
@@ -28,28 +26,14 @@ function badgestream(...args: string[]): Promise<CliResult> {
 }
 
 beforeAll(async () => {
-  const stack = await requireStack();
-  const uri = databaseUri(stack.mongodbUri, uniqueName('reporting-export'));
-  mongo = await connectMongo(uri);
-  const directory = new MongoTenantDirectory(mongo.db);
-  await directory.init();
-  await directory.createTenant(tenant);
-  reader = (await directory.createKey(tenant, 'reader')).token;
-  const kafka = stackKafka(stack);
-  const schemaId = await eventsSchemaId(stack);
-  const groupId = uniqueName('metrics-export');
-  await startGroupAt(kafka, groupId);
   events = generateHistory({ tenant, events: 3_000, seed: 23 });
-  await produceHistory(kafka, schemaId, events);
-  reporting = await startReportingOn(stack, uri, groupId);
-  await waitUntilCounted(kafka, groupId, schemaId);
+  running = await startReportingOverHistory('reporting-export', tenant, events);
+  ({ reporting, reader } = running);
   dir = await mkdtemp(path.join(tmpdir(), 'reports-export-'));
 });
 
 afterAll(async () => {
-  await reporting?.close();
-  await mongo?.db.dropDatabase().catch(() => undefined);
-  await mongo?.close();
+  await running?.close();
 });
 
 /** The progress lines a command wrote to stderr. */

@@ -1,11 +1,13 @@
 /** A reporting service on the real stack, in this process, with a database and consumer group of its own. */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { TOPICS, frameJson, createKafka, createLogger, createSchemaRegistry, registerValueSchemas } from '@badgestream/platform';
+import { MongoTenantDirectory, TOPICS, connectMongo, frameJson, createKafka, createLogger, createSchemaRegistry, registerValueSchemas } from '@badgestream/platform';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import { loadReportingConfig, startReporting, type RunningReporting } from '@badgestream/reporting';
+import { startGroupAt } from './criteria-stream.js';
 import { endOffsets } from './ingest.js';
-import type { StackEnv } from './stack.js';
+import { produceHistory, type GeneratedEvent } from './reporting-history.js';
+import { requireStack, uniqueName, type StackEnv } from './stack.js';
 
 /** The stack's MongoDB URI with another database. */
 export function databaseUri(uri: string, database: string): string {
@@ -52,7 +54,14 @@ export async function waitUntilCounted(kafka: Kafka, groupId: string, schemaId: 
     messages: [...partitions].map((partition) => ({
       partition,
       key: `${tenant}|sentinel`,
-      value: frameJson(schemaId, { id: `urn:uuid:${randomUUID()}`, type: 'Event', actor: 'https://badgestream.test/sentinel', action: 'Sentinel', object: 'https://badgestream.test/sentinel', eventTime: new Date().toISOString() }),
+      value: frameJson(schemaId, {
+        id: `urn:uuid:${randomUUID()}`,
+        type: 'Event',
+        actor: 'https://badgestream.test/sentinel',
+        action: 'Sentinel',
+        object: 'https://badgestream.test/sentinel',
+        eventTime: new Date().toISOString(),
+      }),
       headers: { 'badgestream-tenant': tenant },
     })),
   });
@@ -112,8 +121,7 @@ export function parseCsv(text: string): string[][] {
     else if (c === ',') {
       row.push(field);
       field = '';
-    }
-    else if (c === '\r' && text[i + 1] === '\n') {
+    } else if (c === '\r' && text[i + 1] === '\n') {
       row.push(field);
       rows.push(row);
       row = [];
@@ -123,4 +131,43 @@ export function parseCsv(text: string): string[][] {
   }
   if (field !== '' || row.length > 0) rows.push([...row, field]);
   return rows;
+}
+
+/** A reporting service that has counted a generated history of one tenant, in a database of its own. */
+export interface ReportingOverHistory {
+  reporting: RunningReporting;
+  /** A reader key of the tenant. */
+  reader: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts reporting on the stack over `events` (and `others`, events of other tenants in the same
+ * range), with a database and consumer group of its own, once every event is counted. The tenant
+ * is the one of the events; the database is dropped at close.
+ */
+export async function startReportingOverHistory(name: string, tenant: string, events: readonly GeneratedEvent[], others: readonly GeneratedEvent[] = []): Promise<ReportingOverHistory> {
+  const stack = await requireStack();
+  const uri = databaseUri(stack.mongodbUri, uniqueName(name));
+  const mongo = await connectMongo(uri);
+  const directory = new MongoTenantDirectory(mongo.db);
+  await directory.init();
+  await directory.createTenant(tenant);
+  const reader = (await directory.createKey(tenant, 'reader')).token;
+  const kafka = stackKafka(stack);
+  const schemaId = await eventsSchemaId(stack);
+  const groupId = uniqueName(`metrics-${name}`);
+  await startGroupAt(kafka, groupId);
+  await produceHistory(kafka, schemaId, [...events, ...others]);
+  const reporting = await startReportingOn(stack, uri, groupId);
+  await waitUntilCounted(kafka, groupId, schemaId);
+  return {
+    reporting,
+    reader,
+    async close() {
+      await reporting.close();
+      await mongo.db.dropDatabase().catch(() => undefined);
+      await mongo.close();
+    },
+  };
 }
