@@ -10,26 +10,11 @@ import { CachedAuthenticator, MongoCriteriaDefinitions, MongoTenantDirectory, co
 import { createCriteriaAdminRouter } from '../../services/criteria/src/admin-app.js';
 import { registerCriteriaCommands } from '../../packages/cli/src/criteria-commands.js';
 import { requireStack } from '../support/stack.js';
-import { retireCriteriaOf } from '../support/criteria-stream.js';
+import { PYTHON_BASICS, pythonBasicsCriteria, retireCriteriaOf } from '../support/criteria-stream.js';
 import { uniqueName } from '../support/ingest.js';
 
-const BADGE = 'https://issuer.example/badges/python-basics?cohort=2026|spring';
-
-function criteriaDoc(version: number, changes: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    badgeClass: BADGE,
-    version,
-    name: 'Python Basics',
-    requirement: {
-      all: [
-        { id: 'quizzes', match: { type: 'GradeEvent', action: 'Graded' }, where: [{ scoreRatio: { min: 0.7 } }], latestBy: 'object.assignable.id', atLeast: 3 },
-        { id: 'final', match: { type: 'AssessmentEvent', action: 'Submitted', object: { id: 'https://lms.example/final' } } },
-      ],
-    },
-    window: 'P90D',
-    ...changes,
-  };
-}
+const BADGE = PYTHON_BASICS;
+const criteriaDoc = pythonBasicsCriteria;
 
 interface Tenant {
   name: string;
@@ -59,7 +44,11 @@ async function call(method: string, route: string, options: { token?: string | n
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-  const response = await fetch(`${baseUrl}${route}`, { method, headers, ...(options.body !== undefined ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) } : {}) });
+  const response = await fetch(`${baseUrl}${route}`, {
+    method,
+    headers,
+    ...(options.body !== undefined ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) } : {}),
+  });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> & { errors?: { pointer: string; reason: string }[] } };
 }
@@ -74,7 +63,10 @@ beforeAll(async () => {
   definitions = new MongoCriteriaDefinitions(mongo.db);
   await Promise.all([directory.init(), definitions.init()]);
   const app = express();
-  app.use('/admin', createCriteriaAdminRouter({ definitions, authenticator: new CachedAuthenticator(directory, 0), logger: createLogger('criteria-admin-test', 'silent'), onChange: (c) => changes.push(c) }));
+  app.use(
+    '/admin',
+    createCriteriaAdminRouter({ definitions, authenticator: new CachedAuthenticator(directory, 0), logger: createLogger('criteria-admin-test', 'silent'), onChange: (c) => changes.push(c) }),
+  );
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -310,7 +302,12 @@ describe('badgestream criteria … (the command functions, in process)', () => {
     });
 
     const listed = await criteria('list', '--tenant', tenant);
-    expect(listed.stdout.trim().split('\n').map((line) => line.split('\t').slice(0, 3))).toEqual([
+    expect(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('\t').slice(0, 3)),
+    ).toEqual([
       [BADGE, '1', 'retired'],
       [BADGE, '2', 'active'],
     ]);

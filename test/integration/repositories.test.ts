@@ -31,25 +31,11 @@ import {
 } from '@badgestream/platform';
 import { LostPartitionError, LrsConnector, MongoReportingStore, encodeFacts, type Fact, type SliceEntry } from '@badgestream/reporting';
 import { STORES, openStore, type OpenedStore } from '../support/stores.js';
+import { PYTHON_BASICS, pythonBasicsCriteria } from '../support/criteria-stream.js';
 import { uniqueName } from '../support/ingest.js';
 
-const BADGE = 'https://issuer.example/badges/python-basics?cohort=2026|spring';
-
-function criteriaDoc(version: number, changes: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    badgeClass: BADGE,
-    version,
-    name: 'Python Basics',
-    requirement: {
-      all: [
-        { id: 'quizzes', match: { type: 'GradeEvent', action: 'Graded' }, where: [{ scoreRatio: { min: 0.7 } }], latestBy: 'object.assignable.id', atLeast: 3 },
-        { id: 'final', match: { type: 'AssessmentEvent', action: 'Submitted', object: { id: 'https://lms.example/final' } } },
-      ],
-    },
-    window: 'P90D',
-    ...changes,
-  };
-}
+const BADGE = PYTHON_BASICS;
+const criteriaDoc = pythonBasicsCriteria;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

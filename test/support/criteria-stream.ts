@@ -57,3 +57,22 @@ export async function retireCriteriaOf(definitions: MongoCriteriaDefinitions, te
   }
   return retired;
 }
+
+/** A criteria document of two requirements (3 quizzes passed with 70%, the final submitted), for the admin and repository suites. */
+export const PYTHON_BASICS = 'https://issuer.example/badges/python-basics?cohort=2026|spring';
+
+export function pythonBasicsCriteria(version: number, changes: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    badgeClass: PYTHON_BASICS,
+    version,
+    name: 'Python Basics',
+    requirement: {
+      all: [
+        { id: 'quizzes', match: { type: 'GradeEvent', action: 'Graded' }, where: [{ scoreRatio: { min: 0.7 } }], latestBy: 'object.assignable.id', atLeast: 3 },
+        { id: 'final', match: { type: 'AssessmentEvent', action: 'Submitted', object: { id: 'https://lms.example/final' } } },
+      ],
+    },
+    window: 'P90D',
+    ...changes,
+  };
+}

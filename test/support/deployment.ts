@@ -6,14 +6,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import { EmbeddedBackend, MongoTenantDirectory, TOPICS, connectMongo, createLogger, frameJson, type Backend, type Scope } from '@badgestream/platform';
 import { loadKafkaValueSchemas } from '@badgestream/schemas';
 import { loadIngestConfig, startIngest, type RunningIngest } from '@badgestream/ingest';
 import { endOffsets as kafkaEndOffsets, readFrom as kafkaReadFrom, uniqueName, type DecodedRecord } from './ingest.js';
 import { startGroupAt } from './criteria-stream.js';
-import { databaseUri, eventsSchemaId, stackKafka, waitUntilCounted as kafkaWaitUntilCounted } from './reporting.js';
+import { databaseUri, eventsSchemaId, sentinels, stackKafka, waitUntilCounted as kafkaWaitUntilCounted } from './reporting.js';
 import { requireStack, type StackEnv } from './stack.js';
 import { createSchemaRegistry } from '@badgestream/platform';
 import { Partitioners } from 'kafkajs';
@@ -158,23 +157,7 @@ function embeddedDeployment(): Deployment {
       return start;
     },
     async waitUntilCounted(groupId, timeoutMs = 240_000) {
-      const tenant = `sentinel-${randomUUID()}`;
-      await log.append(
-        [...ends().keys()].map((partition) => ({
-          topic: TOPICS.events,
-          partition,
-          key: `${tenant}|sentinel`,
-          headers: { 'badgestream-tenant': tenant },
-          value: asBytes({
-            id: `urn:uuid:${randomUUID()}`,
-            type: 'Event',
-            actor: 'https://badgestream.test/sentinel',
-            action: 'Sentinel',
-            object: 'https://badgestream.test/sentinel',
-            eventTime: new Date().toISOString(),
-          }),
-        })),
-      );
+      await log.append(sentinels(ends().keys()).map((r) => ({ topic: TOPICS.events, partition: r.partition, key: r.key, headers: r.headers, value: asBytes(r.value) })));
       const target = ends();
       const deadline = Date.now() + timeoutMs;
       for (;;) {

@@ -38,6 +38,24 @@ export function startReportingOn(stack: StackEnv, mongodbUri: string, groupId: s
   return startReporting(config);
 }
 
+/** One sentinel event per partition, of a tenant of its own, that every consumer counts past: see waitUntilCounted. */
+export function sentinels(partitions: Iterable<number>): { partition: number; key: string; headers: Record<string, string>; value: Record<string, unknown> }[] {
+  const tenant = `sentinel-${randomUUID()}`;
+  return [...partitions].map((partition) => ({
+    partition,
+    key: `${tenant}|sentinel`,
+    headers: { 'badgestream-tenant': tenant },
+    value: {
+      id: `urn:uuid:${randomUUID()}`,
+      type: 'Event',
+      actor: 'https://badgestream.test/sentinel',
+      action: 'Sentinel',
+      object: 'https://badgestream.test/sentinel',
+      eventTime: new Date().toISOString(),
+    },
+  }));
+}
+
 /**
  * Waits until the group has committed everything written so far. A sentinel event (of a tenant of
  * its own) is written to every partition first: the end offset of a partition whose last record is
@@ -47,23 +65,10 @@ export async function waitUntilCounted(kafka: Kafka, groupId: string, schemaId: 
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const partitions = (await endOffsets(kafka, TOPICS.events)).keys();
-  const tenant = `sentinel-${randomUUID()}`;
   await producer.send({
     topic: TOPICS.events,
     acks: -1,
-    messages: [...partitions].map((partition) => ({
-      partition,
-      key: `${tenant}|sentinel`,
-      value: frameJson(schemaId, {
-        id: `urn:uuid:${randomUUID()}`,
-        type: 'Event',
-        actor: 'https://badgestream.test/sentinel',
-        action: 'Sentinel',
-        object: 'https://badgestream.test/sentinel',
-        eventTime: new Date().toISOString(),
-      }),
-      headers: { 'badgestream-tenant': tenant },
-    })),
+    messages: sentinels(partitions).map((r) => ({ partition: r.partition, key: r.key, headers: r.headers, value: frameJson(schemaId, r.value) })),
   });
   await producer.disconnect();
   const ends = await endOffsets(kafka, TOPICS.events);
